@@ -1,0 +1,85 @@
+"""Release calendar: when a value dated D became public (its `known_on` date, US Eastern).
+
+Rules (catalog column `release_rule`):
+- ``h41``: H.4.1 Wednesday data is released Thursday 4:30 pm ET, the next Fed business day.
+- ``h8``: H.8 data for the week ending Wednesday is released Friday of the following week
+  (4:15 pm ET), i.e. nine days later, moved to the next business day on a holiday.
+- ``next_business_day``: SOFR / EFFR for day T are published the morning of the next business day.
+- ``same_day``: known on the day itself (ON RRP results at 1:15 pm, IORB set in advance, crypto close).
+- ``gdp_advance``: BEA's advance estimate, about 30 days after the quarter ends.
+
+Known exceptions to the rules (a delayed release) live in `release_overrides.csv`.
+The Fed's business days are weekdays that are not US federal holidays.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+from functools import cache
+from pathlib import Path
+
+import holidays
+
+OVERRIDES_PATH = Path(__file__).with_name("release_overrides.csv")
+
+# Release time of day, US Eastern, per rule (documentation and released_at).
+RELEASE_TIME_ET = {
+    "h41": dt.time(16, 30),
+    "h8": dt.time(16, 15),
+    "next_business_day": dt.time(8, 0),
+    "same_day": dt.time(17, 0),
+    "gdp_advance": dt.time(8, 30),
+}
+
+
+@cache
+def _holidays(year: int) -> holidays.HolidayBase:
+    return holidays.country_holidays("US", years=year)
+
+
+def is_business_day(day: dt.date) -> bool:
+    return day.weekday() < 5 and day not in _holidays(day.year)
+
+
+def next_business_day(day: dt.date, *, include_self: bool = False) -> dt.date:
+    candidate = day if include_self else day + dt.timedelta(days=1)
+    while not is_business_day(candidate):
+        candidate += dt.timedelta(days=1)
+    return candidate
+
+
+@cache
+def overrides() -> dict[tuple[str, dt.date], dt.date]:
+    if not OVERRIDES_PATH.exists():
+        return {}
+    with OVERRIDES_PATH.open(newline="", encoding="utf-8") as fh:
+        return {
+            (row["series_id"], dt.date.fromisoformat(row["observation_date"])): dt.date.fromisoformat(
+                row["known_on"]
+            )
+            for row in csv.DictReader(fh)
+        }
+
+
+def known_on(rule: str, observation: dt.date, series_id: str | None = None) -> dt.date:
+    """The first US-Eastern calendar date at whose end the value is public."""
+    if series_id is not None:
+        override = overrides().get((series_id, observation))
+        if override is not None:
+            return override
+    if rule == "same_day":
+        return observation
+    if rule in ("h41", "next_business_day"):
+        return next_business_day(observation)
+    if rule == "h8":
+        return next_business_day(observation + dt.timedelta(days=9), include_self=True)
+    if rule == "gdp_advance":
+        quarter_end = _add_months(observation, 3) - dt.timedelta(days=1)
+        return next_business_day(quarter_end + dt.timedelta(days=30), include_self=True)
+    raise ValueError(f"unknown release rule {rule!r}")
+
+
+def _add_months(day: dt.date, months: int) -> dt.date:
+    month = day.month - 1 + months
+    return dt.date(day.year + month // 12, month % 12 + 1, 1)

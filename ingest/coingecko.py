@@ -1,0 +1,224 @@
+"""CoinGecko: `/coins/{id}/market_chart`, `/global`, `/global/market_cap_chart` (pro) and the
+website CSV export (`snapped_at,price,market_cap,total_volume`) for full-history backfill."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+
+import pandas as pd
+
+from ingest.errors import HttpError, PayloadError, check_coin_id
+from ingest.parsing import decode, number, window
+from ingest.transport import Request, Transport
+
+SOURCE = "coingecko"
+DEMO_ROOT = "https://api.coingecko.com/api/v3"
+PRO_ROOT = "https://pro-api.coingecko.com/api/v3"
+EXPORT_URL = "https://www.coingecko.com/price_charts/export/{coin}/usd.csv"
+DEMO_MAX_DAYS = 365
+EXPORT_HEADER = ["snapped_at", "price", "market_cap", "total_volume"]
+MARKET_CHART_COLUMNS = ["observation_date", "snapped_at", "price_usd", "market_cap_usd", "total_volume_usd"]
+
+
+def _root_and_headers(api_key: str | None, plan: str) -> tuple[str, dict[str, str]]:
+    if plan == "pro":
+        return PRO_ROOT, ({"x-cg-pro-api-key": api_key} if api_key else {})
+    return DEMO_ROOT, ({"x-cg-demo-api-key": api_key} if api_key else {})
+
+
+def describe_error(body: bytes) -> str | None:
+    """CoinGecko error bodies: {"error": {"status": {...}}}, {"status": {...}} or {"error": "..."}."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    if not isinstance(payload, dict):
+        return None
+    status = payload.get("status")
+    error = payload.get("error")
+    if isinstance(error, dict):
+        status = error.get("status", status)
+    if isinstance(status, dict) and ("error_code" in status or "error_message" in status):
+        code = status.get("error_code")
+        message = status.get("error_message", "")
+        hint = ""
+        if code == 10012:
+            hint = " (the demo plan serves at most the last 365 days: ask for fewer days or set COINGECKO_PLAN=pro)"
+        return f"CoinGecko error {code}: {message}{hint}"
+    if isinstance(error, str):
+        return f"CoinGecko error: {error}"
+    return None
+
+
+def market_chart_request(coin_id: str, days: int | str, api_key: str | None, plan: str) -> Request:
+    check_coin_id(coin_id)
+    if plan != "pro" and (days == "max" or int(days) > DEMO_MAX_DAYS):
+        days = DEMO_MAX_DAYS
+    root, headers = _root_and_headers(api_key, plan)
+    return Request(
+        SOURCE,
+        coin_id,
+        f"{root}/coins/{coin_id}/market_chart",
+        f"coingecko/coins/{coin_id}/market_chart.json",
+        {"vs_currency": "usd", "days": str(days), "interval": "daily"},
+        headers=headers,
+        describe_error=describe_error,
+    )
+
+
+def global_request(api_key: str | None, plan: str) -> Request:
+    root, headers = _root_and_headers(api_key, plan)
+    return Request(SOURCE, "global", f"{root}/global", "coingecko/global/global.json", headers=headers,
+                   describe_error=describe_error)
+
+
+def market_cap_chart_request(days: int | str, api_key: str | None) -> Request:
+    root, headers = _root_and_headers(api_key, "pro")
+    return Request(
+        SOURCE,
+        "global_market_cap_chart",
+        f"{root}/global/market_cap_chart",
+        "coingecko/global/market_cap_chart.json",
+        {"vs_currency": "usd", "days": str(days)},
+        headers=headers,
+        describe_error=describe_error,
+    )
+
+
+def export_request(coin_id: str) -> Request:
+    check_coin_id(coin_id)
+    return Request(SOURCE, coin_id, EXPORT_URL.format(coin=coin_id), f"coingecko/export/{coin_id}-usd-max.csv")
+
+
+def _json(body: bytes, series: str) -> dict:
+    text = decode(body, SOURCE, series)
+    try:
+        payload = json.loads(text)
+    except ValueError:
+        raise PayloadError(SOURCE, series, "body is not valid JSON (truncated?)") from None
+    if not isinstance(payload, dict):
+        raise PayloadError(SOURCE, series, "body is not a JSON object")
+    detail = describe_error(body)
+    if detail:
+        raise HttpError(SOURCE, series, detail)
+    return payload
+
+
+def _points(payload: dict, key: str, series: str) -> dict[int, float | None]:
+    pairs = payload.get(key)
+    if not isinstance(pairs, list):
+        raise PayloadError(SOURCE, series, f"body has no {key!r} array")
+    out: dict[int, float | None] = {}
+    for i, pair in enumerate(pairs):
+        if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], int | float):
+            raise PayloadError(SOURCE, series, f"{key}[{i}] is not a [timestamp_ms, value] pair")
+        value = pair[1]
+        if value is not None and not isinstance(value, int | float):
+            value = number(str(value), SOURCE, series, f"{key}[{i}]")
+        out[int(pair[0])] = None if value is None else float(value)
+    return out
+
+
+def _daily_frame(series: str, stamps: list[int], columns: dict[str, dict[int, float | None]]) -> pd.DataFrame:
+    """Keep the daily 00:00 UTC points; the final intraday point is the day still in progress."""
+    rows = []
+    for ms in sorted(stamps):
+        snapped = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).replace(tzinfo=None)
+        if snapped.time() != dt.time(0):
+            continue
+        rows.append([snapped.date(), snapped] + [columns[c].get(ms) for c in columns])
+    frame = pd.DataFrame(rows, columns=["observation_date", "snapped_at", *columns])
+    dupes = frame["observation_date"][frame["observation_date"].duplicated()]
+    if not dupes.empty:
+        raise PayloadError(SOURCE, series, f"duplicate date {dupes.iloc[0].isoformat()} in one payload")
+    return frame
+
+
+def _zero_to_null(frame: pd.DataFrame, column: str) -> pd.DataFrame:
+    # The export's earliest rows carry market cap 0.0: not a real value.
+    frame[column] = frame[column].where(frame[column] > 0)
+    return frame
+
+
+def parse_market_chart(body: bytes, coin_id: str, start: dt.date | None = None) -> pd.DataFrame:
+    payload = _json(body, coin_id)
+    prices = _points(payload, "prices", coin_id)
+    caps = _points(payload, "market_caps", coin_id)
+    volumes = _points(payload, "total_volumes", coin_id)
+    frame = _daily_frame(
+        coin_id, list(prices), {"price_usd": prices, "market_cap_usd": caps, "total_volume_usd": volumes}
+    )
+    return window(_zero_to_null(frame, "market_cap_usd"), start, None)
+
+
+def parse_export_csv(body: bytes, coin_id: str, start: dt.date | None = None) -> pd.DataFrame:
+    text = decode(body, SOURCE, coin_id)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header = [h.strip() for h in next(reader, [])]
+    if header != EXPORT_HEADER:
+        raise PayloadError(SOURCE, coin_id, f"export CSV header {header!r}, expected {EXPORT_HEADER!r}")
+    rows = []
+    for line_no, row in enumerate(reader, start=2):
+        if not row:
+            continue
+        if len(row) != 4:
+            raise PayloadError(SOURCE, coin_id, f"export line {line_no} has {len(row)} fields (truncated?)")
+        stamp = row[0].strip()
+        try:
+            snapped = dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S UTC")
+        except ValueError:
+            raise PayloadError(SOURCE, coin_id, f"export line {line_no}: bad snapped_at {stamp[:40]!r}") from None
+        values = [number(v, SOURCE, coin_id, f"export line {line_no}") for v in row[1:]]
+        rows.append([snapped.date(), snapped, *values])
+    frame = pd.DataFrame(rows, columns=MARKET_CHART_COLUMNS)
+    dupes = frame["observation_date"][frame["observation_date"].duplicated()]
+    if not dupes.empty:
+        raise PayloadError(SOURCE, coin_id, f"duplicate date {dupes.iloc[0].isoformat()} in the export")
+    return window(_zero_to_null(frame, "market_cap_usd"), start, None)
+
+
+def parse_market_cap_chart(body: bytes, start: dt.date | None = None) -> pd.DataFrame:
+    series = "global_market_cap_chart"
+    payload = _json(body, series)
+    chart = payload.get("market_cap_chart")
+    if not isinstance(chart, dict):
+        raise PayloadError(SOURCE, series, "body has no 'market_cap_chart' object")
+    caps = _points(chart, "market_cap", series)
+    volumes = _points(chart, "volume", series) if "volume" in chart else {}
+    frame = _daily_frame(series, list(caps), {"total_market_cap_usd": caps, "total_volume_usd": volumes})
+    frame = frame[frame["total_market_cap_usd"].notna()]
+    return window(frame, start, None)
+
+
+def parse_global(body: bytes) -> pd.DataFrame:
+    series = "global"
+    payload = _json(body, series)
+    data = payload.get("data")
+    try:
+        cap = float(data["total_market_cap"]["usd"])
+        volume = float(data["total_volume"]["usd"])
+        updated = int(data["updated_at"])
+    except (KeyError, TypeError, ValueError):
+        raise PayloadError(SOURCE, series, "/global body lacks data.total_market_cap.usd or updated_at") from None
+    snapped = dt.datetime.fromtimestamp(updated, dt.UTC).replace(tzinfo=None)
+    return pd.DataFrame(
+        [[snapped.date(), snapped, cap, volume]],
+        columns=["observation_date", "snapped_at", "total_market_cap_usd", "total_volume_usd"],
+    )
+
+
+def market_chart_days(last_loaded: dt.date | None, today: dt.date, lookback_days: int, plan: str) -> int | str:
+    """How many days to ask for: everything on a first run, else since the watermark minus a look-back."""
+    if last_loaded is None:
+        return "max" if plan == "pro" else DEMO_MAX_DAYS
+    days = (today - last_loaded).days + lookback_days
+    return min(days, DEMO_MAX_DAYS) if plan != "pro" else days
+
+
+def fetch_market_chart(transport: Transport, coin_id: str, days: int | str, api_key: str | None, plan: str,
+                       start: dt.date | None) -> tuple[pd.DataFrame, list]:
+    resp = transport.fetch(market_chart_request(coin_id, days, api_key, plan))
+    return parse_market_chart(resp.body, coin_id, start), [resp]

@@ -1,0 +1,225 @@
+"""The raw layer in DuckDB: DDL, idempotent bulk upserts, watermarks and a load log.
+
+Schema `raw` in `$LIQUIDITY_DATA_DIR/warehouse.duckdb`:
+- `raw.fred_observations`, `raw.fed_ddp_observations`: one row per (series_id, observation_date),
+  value as published in the source's units (DDP multiplier already applied);
+- `raw.coingecko_market_chart`: one row per (coin_id, observation_date, origin), origin `api` or `export`;
+- `raw.coingecko_global`: total crypto market cap, one row per (origin, snapped_at);
+- `raw.series_catalog`: the series catalog as loaded by this run;
+- `raw.load_log`: one row per series fetch (rows, inserted, updated, bytes, URL without secrets).
+
+Every observation row carries `known_on` (release calendar), `fetched_at` (first fetch),
+`updated_at` and `previous_value` (last revision), `source_url` (redacted) and `payload_sha256`.
+
+Writers take an exclusive file lock next to the database before opening it, so two processes
+queue instead of failing on DuckDB's own lock; nothing here opens DuckDB at import time.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+import filelock
+import pandas as pd
+
+from ingest import settings
+from ingest.catalog import load_catalog
+
+OBSERVATION_COLUMNS = """
+    series_id        VARCHAR   NOT NULL,
+    observation_date DATE      NOT NULL,
+    value            DOUBLE    NOT NULL,
+    known_on         DATE      NOT NULL,
+    fetched_at       TIMESTAMP NOT NULL,
+    updated_at       TIMESTAMP NOT NULL,
+    previous_value   DOUBLE,
+    source_url       VARCHAR   NOT NULL,
+    payload_sha256   VARCHAR   NOT NULL,
+"""
+
+DDL = f"""
+CREATE SCHEMA IF NOT EXISTS raw;
+CREATE TABLE IF NOT EXISTS raw.fred_observations (
+    {OBSERVATION_COLUMNS}
+    PRIMARY KEY (series_id, observation_date)
+);
+CREATE TABLE IF NOT EXISTS raw.fed_ddp_observations (
+    release          VARCHAR   NOT NULL,
+    {OBSERVATION_COLUMNS}
+    PRIMARY KEY (series_id, observation_date)
+);
+CREATE TABLE IF NOT EXISTS raw.coingecko_market_chart (
+    coin_id          VARCHAR   NOT NULL,
+    observation_date DATE      NOT NULL,
+    origin           VARCHAR   NOT NULL,
+    snapped_at       TIMESTAMP NOT NULL,
+    price_usd        DOUBLE,
+    market_cap_usd   DOUBLE,
+    total_volume_usd DOUBLE,
+    known_on         DATE      NOT NULL,
+    fetched_at       TIMESTAMP NOT NULL,
+    updated_at       TIMESTAMP NOT NULL,
+    previous_value   DOUBLE,
+    source_url       VARCHAR   NOT NULL,
+    payload_sha256   VARCHAR   NOT NULL,
+    PRIMARY KEY (coin_id, observation_date, origin)
+);
+CREATE TABLE IF NOT EXISTS raw.coingecko_global (
+    origin               VARCHAR   NOT NULL,
+    snapped_at           TIMESTAMP NOT NULL,
+    observation_date     DATE      NOT NULL,
+    total_market_cap_usd DOUBLE    NOT NULL,
+    total_volume_usd     DOUBLE,
+    known_on             DATE      NOT NULL,
+    fetched_at           TIMESTAMP NOT NULL,
+    updated_at           TIMESTAMP NOT NULL,
+    previous_value       DOUBLE,
+    source_url           VARCHAR   NOT NULL,
+    payload_sha256       VARCHAR   NOT NULL,
+    PRIMARY KEY (origin, snapped_at)
+);
+CREATE TABLE IF NOT EXISTS raw.load_log (
+    run_id          VARCHAR,
+    source          VARCHAR   NOT NULL,
+    series          VARCHAR,
+    loaded_at       TIMESTAMP NOT NULL,
+    mode            VARCHAR   NOT NULL,
+    url             VARCHAR,
+    status          VARCHAR   NOT NULL,
+    rows_in_payload BIGINT,
+    inserted        BIGINT,
+    updated         BIGINT,
+    bytes           BIGINT,
+    message         VARCHAR
+);
+"""
+
+
+@dataclasses.dataclass(frozen=True)
+class TableSpec:
+    """A raw table: its name, key, the compared value columns and the revision column."""
+
+    name: str
+    key: tuple[str, ...]
+    values: tuple[str, ...]
+    revision_value: str  # the column whose old value goes into previous_value
+
+
+FRED = TableSpec("raw.fred_observations", ("series_id", "observation_date"), ("value",), "value")
+FED_DDP = TableSpec("raw.fed_ddp_observations", ("series_id", "observation_date"), ("value",), "value")
+MARKET_CHART = TableSpec(
+    "raw.coingecko_market_chart",
+    ("coin_id", "observation_date", "origin"),
+    ("price_usd", "market_cap_usd", "total_volume_usd"),
+    "price_usd",
+)
+GLOBAL = TableSpec(
+    "raw.coingecko_global", ("origin", "snapped_at"), ("total_market_cap_usd", "total_volume_usd"), "total_market_cap_usd"
+)
+TABLES = {spec.name: spec for spec in (FRED, FED_DDP, MARKET_CHART, GLOBAL)}
+
+
+@contextlib.contextmanager
+def connect(path: Path | None = None, *, read_only: bool = False, lock_timeout: float = 600) -> Iterator[duckdb.DuckDBPyConnection]:
+    """Open the warehouse; writers hold `<db>.lock` for the whole session (one writer at a time)."""
+    path = Path(path or settings.warehouse_path())
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if read_only:
+        con = duckdb.connect(str(path), read_only=True)
+        try:
+            yield con
+        finally:
+            con.close()
+        return
+    with writer_lock(path, timeout=lock_timeout):
+        con = duckdb.connect(str(path))
+        try:
+            con.execute(DDL)
+            yield con
+        finally:
+            con.close()
+
+
+def writer_lock(path: Path, timeout: float = 600) -> filelock.FileLock:
+    """The single-writer lock for a DuckDB file; re-entrant within one process."""
+    return filelock.FileLock(str(path) + ".lock", timeout=timeout)
+
+
+def write_catalog(con: duckdb.DuckDBPyConnection) -> int:
+    frame = pd.DataFrame([dataclasses.asdict(s) for s in load_catalog()])
+    con.register("catalog_frame", frame)
+    try:
+        con.execute("CREATE OR REPLACE TABLE raw.series_catalog AS SELECT * FROM catalog_frame")
+    finally:
+        con.unregister("catalog_frame")
+    return len(frame)
+
+
+@dataclasses.dataclass(frozen=True)
+class UpsertResult:
+    rows: int
+    inserted: int
+    updated: int
+
+
+def upsert(con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame) -> UpsertResult:
+    """Insert new keys, update changed values (keeping the old one and when it changed), in one transaction.
+
+    `frame` holds every table column except updated_at/previous_value. A rerun with the same payload
+    inserts and updates nothing; only the provenance of unchanged rows is left as first recorded.
+    """
+    if frame.empty:
+        return UpsertResult(0, 0, 0)
+    if frame.duplicated(list(spec.key)).any():
+        dupes = frame[frame.duplicated(list(spec.key), keep=False)][list(spec.key)].head(3).to_dict("records")
+        raise ValueError(f"{spec.name}: duplicate keys in one load, e.g. {dupes}")
+    key_join = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
+    changed = " OR ".join(f"t.{v} IS DISTINCT FROM s.{v}" for v in spec.values)
+    columns = list(frame.columns)
+    con.register("incoming", frame)
+    try:
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE upsert_stage AS SELECT s.*, "
+                f"CASE WHEN t.{spec.key[0]} IS NULL THEN 'insert' WHEN {changed} THEN 'update' ELSE 'same' END AS _action, "
+                f"t.{spec.revision_value} AS _old_value "
+                f"FROM incoming s LEFT JOIN {spec.name} t ON {key_join}"
+            )
+            counts = dict(con.execute("SELECT _action, count(*) FROM upsert_stage GROUP BY 1").fetchall())
+            col_list = ", ".join(columns)
+            con.execute(
+                f"INSERT INTO {spec.name} ({col_list}, updated_at, previous_value) "
+                f"SELECT {col_list}, fetched_at, NULL FROM upsert_stage WHERE _action = 'insert'"
+            )
+            sets = ", ".join(f"{v} = s.{v}" for v in spec.values)
+            con.execute(
+                f"UPDATE {spec.name} AS t SET {sets}, known_on = s.known_on, updated_at = s.fetched_at, "
+                f"previous_value = s._old_value, source_url = s.source_url, payload_sha256 = s.payload_sha256 "
+                f"FROM upsert_stage s WHERE s._action = 'update' AND {key_join}"
+            )
+            con.execute("DROP TABLE upsert_stage")
+            con.execute("COMMIT")
+        except Exception:
+            con.execute("ROLLBACK")
+            raise
+    finally:
+        con.unregister("incoming")
+    return UpsertResult(len(frame), counts.get("insert", 0), counts.get("update", 0))
+
+
+def watermark(con: duckdb.DuckDBPyConnection, spec: TableSpec, where: dict[str, str]):
+    """Last loaded observation_date for the rows matching `where` (None if nothing loaded)."""
+    clause = " AND ".join(f"{k} = ?" for k in where) or "TRUE"
+    row = con.execute(f"SELECT max(observation_date) FROM {spec.name} WHERE {clause}", list(where.values())).fetchone()
+    return row[0] if row else None
+
+
+def log_load(con: duckdb.DuckDBPyConnection, **entry) -> None:
+    columns = ", ".join(entry)
+    marks = ", ".join("?" for _ in entry)
+    con.execute(f"INSERT INTO raw.load_log ({columns}) VALUES ({marks})", list(entry.values()))
