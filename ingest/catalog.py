@@ -72,7 +72,9 @@ def _parse_row(row: dict[str, str], line: int) -> Series:
         ("target_unit", TARGET_UNITS),
     ):
         if getattr(series, field) not in allowed:
-            raise ValueError(f"{CATALOG_PATH.name} line {line}: {field}={getattr(series, field)!r} not in {allowed}")
+            raise ValueError(
+                f"{CATALOG_PATH.name} line {line}: {field}={getattr(series, field)!r} not in {allowed}"
+            )
     if series.min_value > series.max_value or series.scale <= 0:
         raise ValueError(f"{CATALOG_PATH.name} line {line}: bad scale or magnitude band")
     return series

@@ -71,8 +71,14 @@ def market_chart_request(coin_id: str, days: int | str, api_key: str | None, pla
 
 def global_request(api_key: str | None, plan: str) -> Request:
     root, headers = _root_and_headers(api_key, plan)
-    return Request(SOURCE, "global", f"{root}/global", "coingecko/global/global.json", headers=headers,
-                   describe_error=describe_error)
+    return Request(
+        SOURCE,
+        "global",
+        f"{root}/global",
+        "coingecko/global/global.json",
+        headers=headers,
+        describe_error=describe_error,
+    )
 
 
 def market_cap_chart_request(days: int | str, api_key: str | None) -> Request:
@@ -90,7 +96,9 @@ def market_cap_chart_request(days: int | str, api_key: str | None) -> Request:
 
 def export_request(coin_id: str) -> Request:
     check_coin_id(coin_id)
-    return Request(SOURCE, coin_id, EXPORT_URL.format(coin=coin_id), f"coingecko/export/{coin_id}-usd-max.csv")
+    return Request(
+        SOURCE, coin_id, EXPORT_URL.format(coin=coin_id), f"coingecko/export/{coin_id}-usd-max.csv"
+    )
 
 
 def _json(body: bytes, series: str) -> dict:
@@ -170,7 +178,9 @@ def parse_export_csv(body: bytes, coin_id: str, start: dt.date | None = None) ->
         try:
             snapped = dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S UTC")
         except ValueError:
-            raise PayloadError(SOURCE, coin_id, f"export line {line_no}: bad snapped_at {stamp[:40]!r}") from None
+            raise PayloadError(
+                SOURCE, coin_id, f"export line {line_no}: bad snapped_at {stamp[:40]!r}"
+            ) from None
         values = [number(v, SOURCE, coin_id, f"export line {line_no}") for v in row[1:]]
         rows.append([snapped.date(), snapped, *values])
     frame = pd.DataFrame(rows, columns=MARKET_CHART_COLUMNS)
@@ -202,7 +212,9 @@ def parse_global(body: bytes) -> pd.DataFrame:
         volume = float(data["total_volume"]["usd"])
         updated = int(data["updated_at"])
     except (KeyError, TypeError, ValueError):
-        raise PayloadError(SOURCE, series, "/global body lacks data.total_market_cap.usd or updated_at") from None
+        raise PayloadError(
+            SOURCE, series, "/global body lacks data.total_market_cap.usd or updated_at"
+        ) from None
     snapped = dt.datetime.fromtimestamp(updated, dt.UTC).replace(tzinfo=None)
     return pd.DataFrame(
         [[snapped.date(), snapped, cap, volume]],
@@ -210,7 +222,9 @@ def parse_global(body: bytes) -> pd.DataFrame:
     )
 
 
-def market_chart_days(last_loaded: dt.date | None, today: dt.date, lookback_days: int, plan: str) -> int | str:
+def market_chart_days(
+    last_loaded: dt.date | None, today: dt.date, lookback_days: int, plan: str
+) -> int | str:
     """How many days to ask for: everything on a first run, else since the watermark minus a look-back."""
     if last_loaded is None:
         return "max" if plan == "pro" else DEMO_MAX_DAYS
@@ -218,7 +232,8 @@ def market_chart_days(last_loaded: dt.date | None, today: dt.date, lookback_days
     return min(days, DEMO_MAX_DAYS) if plan != "pro" else days
 
 
-def fetch_market_chart(transport: Transport, coin_id: str, days: int | str, api_key: str | None, plan: str,
-                       start: dt.date | None) -> tuple[pd.DataFrame, list]:
+def fetch_market_chart(
+    transport: Transport, coin_id: str, days: int | str, api_key: str | None, plan: str, start: dt.date | None
+) -> tuple[pd.DataFrame, list]:
     resp = transport.fetch(market_chart_request(coin_id, days, api_key, plan))
     return parse_market_chart(resp.body, coin_id, start), [resp]

@@ -48,13 +48,17 @@ _COIN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 
 def check_series_id(series_id: str) -> str:
     if not isinstance(series_id, str) or not _SERIES_ID.match(series_id) or ".." in series_id:
-        raise InvalidIdentifier(f"rejected series id {series_id!r}: only letters, digits, '_' and '.' allowed")
+        raise InvalidIdentifier(
+            f"rejected series id {series_id!r}: only letters, digits, '_' and '.' allowed"
+        )
     return series_id
 
 
 def check_coin_id(coin_id: str) -> str:
     if not isinstance(coin_id, str) or not _COIN_ID.match(coin_id):
-        raise InvalidIdentifier(f"rejected coin id {coin_id!r}: only lower-case letters, digits and '-' allowed")
+        raise InvalidIdentifier(
+            f"rejected coin id {coin_id!r}: only lower-case letters, digits and '-' allowed"
+        )
     return coin_id
 
 

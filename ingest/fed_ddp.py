@@ -75,7 +75,9 @@ def parse_ddp_csv(
             header[_label(row[0])] = row
     missing = [label for label in HEADER_LABELS if label not in header]
     if missing:
-        raise PayloadError(SOURCE, release, f"DDP header lacks the {', '.join(repr(m + ':') for m in missing)} row(s)")
+        raise PayloadError(
+            SOURCE, release, f"DDP header lacks the {', '.join(repr(m + ':') for m in missing)} row(s)"
+        )
     width = len(header["Time Period"])
     if any(len(header[label]) != width for label in HEADER_LABELS):
         raise PayloadError(SOURCE, release, "DDP header rows have different numbers of columns")
@@ -83,7 +85,9 @@ def parse_ddp_csv(
     data_rows = rows[6:]
     for line_no, row in enumerate(data_rows, start=7):
         if row and len(row) != width:
-            raise PayloadError(SOURCE, release, f"line {line_no} has {len(row)} fields, expected {width} (truncated?)")
+            raise PayloadError(
+                SOURCE, release, f"line {line_no} has {len(row)} fields, expected {width} (truncated?)"
+            )
     frames = []
     for series in wanted:
         col = columns.get(series.series_id)
@@ -93,7 +97,9 @@ def parse_ddp_csv(
             continue
         unit = header["Unit"][col].strip()
         if unit.lower() != series.units.lower():
-            raise PayloadError(SOURCE, series.series_id, f"DDP unit {unit!r} contradicts the catalog's {series.units!r}")
+            raise PayloadError(
+                SOURCE, series.series_id, f"DDP unit {unit!r} contradicts the catalog's {series.units!r}"
+            )
         multiplier = number(header["Multiplier"][col], SOURCE, series.series_id, "Multiplier: row")
         if multiplier is None or multiplier <= 0:
             raise PayloadError(SOURCE, series.series_id, f"bad Multiplier: {header['Multiplier'][col]!r}")

@@ -41,15 +41,21 @@ def parse_fredgraph_csv(
     reader = csv.reader(io.StringIO(text))
     header = next(reader, None)
     if not header or len(header) != 2 or header[0].strip() not in DATE_HEADERS:
-        raise PayloadError(SOURCE, series_id, f"unexpected CSV header {header!r}; expected observation_date,{series_id}")
+        raise PayloadError(
+            SOURCE, series_id, f"unexpected CSV header {header!r}; expected observation_date,{series_id}"
+        )
     if header[1].strip() != series_id:
-        raise PayloadError(SOURCE, series_id, f"CSV header names series {header[1].strip()!r}, not {series_id!r}")
+        raise PayloadError(
+            SOURCE, series_id, f"CSV header names series {header[1].strip()!r}, not {series_id!r}"
+        )
     rows: list[tuple[dt.date, float]] = []
     for line_no, row in enumerate(reader, start=2):
         if not row:
             continue
         if len(row) != 2:
-            raise PayloadError(SOURCE, series_id, f"line {line_no} has {len(row)} fields, expected 2 (truncated?)")
+            raise PayloadError(
+                SOURCE, series_id, f"line {line_no} has {len(row)} fields, expected 2 (truncated?)"
+            )
         day = iso_date(row[0], SOURCE, series_id, f"line {line_no}")
         value = number(row[1], SOURCE, series_id, f"line {line_no} ({row[0]})")
         if value is not None:
@@ -67,7 +73,9 @@ def describe_api_error(body: bytes) -> str | None:
     return None
 
 
-def api_observations_request(series_id: str, api_key: str, start: dt.date | None, end: dt.date | None) -> Request:
+def api_observations_request(
+    series_id: str, api_key: str, start: dt.date | None, end: dt.date | None
+) -> Request:
     check_series_id(series_id)
     params = {"series_id": series_id, "api_key": api_key, "file_type": "json"}
     if start:
@@ -107,7 +115,9 @@ def _json(body: bytes, series_id: str) -> dict:
     if not isinstance(payload, dict):
         raise PayloadError(SOURCE, series_id, "API body is not a JSON object")
     if "error_code" in payload or "error_message" in payload:
-        raise HttpError(SOURCE, series_id, describe_api_error(body) or "FRED API error", payload.get("error_code"))
+        raise HttpError(
+            SOURCE, series_id, describe_api_error(body) or "FRED API error", payload.get("error_code")
+        )
     return payload
 
 

@@ -85,7 +85,9 @@ class LoadContext:
         return max(self.start, last_loaded - dt.timedelta(days=self.lookback_days))
 
 
-def _provenance(frame: pd.DataFrame, responses: list[Response], rule: str, series_id: str | None) -> pd.DataFrame:
+def _provenance(
+    frame: pd.DataFrame, responses: list[Response], rule: str, series_id: str | None
+) -> pd.DataFrame:
     main = responses[-1]
     frame = frame.copy()
     dates = frame["observation_date"]
@@ -98,13 +100,20 @@ def _provenance(frame: pd.DataFrame, responses: list[Response], rule: str, serie
 
 
 def _run_series(
-    ctx: LoadContext, result: SourceLoad, source: str, series: str, required: bool, work: Callable[[], SeriesLoad]
+    ctx: LoadContext,
+    result: SourceLoad,
+    source: str,
+    series: str,
+    required: bool,
+    work: Callable[[], SeriesLoad],
 ) -> None:
     """Run one series' fetch+parse+upsert; failures are recorded with source, series and reason."""
     try:
         outcome = work()
     except ReplayMissing as exc:
-        outcome = SeriesLoad(source, series, "failed" if required else "skipped", message=str(exc), required=required)
+        outcome = SeriesLoad(
+            source, series, "failed" if required else "skipped", message=str(exc), required=required
+        )
     except NetworkUnreachable:
         raise
     except (SourceError, InvalidIdentifier, ValueError) as exc:
@@ -117,7 +126,12 @@ def _run_series(
     else:
         log.info(
             "%s %s: %d rows in payload, %d inserted, %d updated, last %s",
-            source, series, outcome.rows, outcome.inserted, outcome.updated, outcome.last_date,
+            source,
+            series,
+            outcome.rows,
+            outcome.inserted,
+            outcome.updated,
+            outcome.last_date,
         )
     result.series.append(outcome)
     warehouse.log_load(
@@ -145,7 +159,11 @@ def _finish(ctx: LoadContext, result: SourceLoad, started: float, requests0: int
 
 
 def _counters(ctx: LoadContext) -> tuple[float, int, int]:
-    return time.perf_counter(), getattr(ctx.transport, "requests_made", 0), getattr(ctx.transport, "bytes_fetched", 0)
+    return (
+        time.perf_counter(),
+        getattr(ctx.transport, "requests_made", 0),
+        getattr(ctx.transport, "bytes_fetched", 0),
+    )
 
 
 def _observation_load(ctx, spec, source, series_id, frame, responses, extra=None) -> SeriesLoad:
@@ -155,8 +173,15 @@ def _observation_load(ctx, spec, source, series_id, frame, responses, extra=None
     up = warehouse.upsert(ctx.con, spec, frame)
     last = frame["observation_date"].max() if not frame.empty else None
     return SeriesLoad(
-        source, series_id, "ok", up.rows, up.inserted, up.updated, last,
-        responses[-1].url, sum(len(r.body) for r in responses),
+        source,
+        series_id,
+        "ok",
+        up.rows,
+        up.inserted,
+        up.updated,
+        last,
+        responses[-1].url,
+        sum(len(r.body) for r in responses),
     )
 
 
@@ -186,16 +211,21 @@ def load_fed_ddp(ctx: LoadContext) -> SourceLoad:
         wanted = catalog.series_for("fed_ddp", release)
 
         def work(release=release, wanted=wanted) -> SeriesLoad:
-            marks = [warehouse.watermark(ctx.con, warehouse.FED_DDP, {"series_id": s.series_id}) for s in wanted]
+            marks = [
+                warehouse.watermark(ctx.con, warehouse.FED_DDP, {"series_id": s.series_id}) for s in wanted
+            ]
             last = min((m for m in marks if m is not None), default=None) if all(marks) else None
             start = ctx.window_start(last)
             frame, responses = fed_ddp.fetch(ctx.transport, release, wanted, start, None)
             rules = {s.series_id: s.release_rule for s in wanted}
             parts = [
-                _provenance(part, responses, rules[sid], sid) for sid, part in frame.groupby("series_id", sort=True)
+                _provenance(part, responses, rules[sid], sid)
+                for sid, part in frame.groupby("series_id", sort=True)
             ]
             frame = pd.concat(parts, ignore_index=True) if parts else frame
-            loaded = _observation_load(ctx, warehouse.FED_DDP, "fed_ddp", release, frame, responses, {"release": release})
+            loaded = _observation_load(
+                ctx, warehouse.FED_DDP, "fed_ddp", release, frame, responses, {"release": release}
+            )
             present = sorted(frame["series_id"].unique()) if not frame.empty else []
             absent = [s.series_id for s in wanted if s.series_id not in present]
             if absent:
@@ -206,7 +236,9 @@ def load_fed_ddp(ctx: LoadContext) -> SourceLoad:
     return _finish(ctx, result, started, req0, bytes0)
 
 
-def _market_chart_rows(frame: pd.DataFrame, coin_id: str, origin: str, responses: list[Response]) -> pd.DataFrame:
+def _market_chart_rows(
+    frame: pd.DataFrame, coin_id: str, origin: str, responses: list[Response]
+) -> pd.DataFrame:
     frame = _provenance(frame, responses, "same_day", None)
     frame.insert(0, "origin", origin)
     frame.insert(0, "coin_id", coin_id)
@@ -243,8 +275,15 @@ def load_coingecko_market_chart(ctx: LoadContext, coin_ids: list[str] | None = N
             frame = pd.concat(frames, ignore_index=True)
             up = warehouse.upsert(ctx.con, warehouse.MARKET_CHART, frame)
             return SeriesLoad(
-                "coingecko", coin_id, "ok", up.rows, up.inserted, up.updated, frame["observation_date"].max(),
-                api_responses[-1].url, sum(len(r.body) for r in responses),
+                "coingecko",
+                coin_id,
+                "ok",
+                up.rows,
+                up.inserted,
+                up.updated,
+                frame["observation_date"].max(),
+                api_responses[-1].url,
+                sum(len(r.body) for r in responses),
             )
 
         _run_series(ctx, result, "coingecko", coin_id, True, work)
@@ -266,13 +305,22 @@ def load_coingecko_global(ctx: LoadContext) -> SourceLoad:
             resp = ctx.transport.fetch(coingecko.market_cap_chart_request(days, ctx.keys.coingecko))
             frame = _provenance(coingecko.parse_market_cap_chart(resp.body, start), [resp], "same_day", None)
             frame.insert(0, "origin", "market_cap_chart")
-            return _observation_load(ctx, warehouse.GLOBAL, "coingecko", "global_market_cap_chart", frame, [resp])
+            return _observation_load(
+                ctx, warehouse.GLOBAL, "coingecko", "global_market_cap_chart", frame, [resp]
+            )
 
         _run_series(ctx, result, "coingecko", "global_market_cap_chart", pro, chart)
     else:
-        result.series.append(SeriesLoad("coingecko", "global_market_cap_chart", "skipped",
-                                        message="coingecko global_market_cap_chart: paid endpoint, needs "
-                                        "COINGECKO_PLAN=pro and COINGECKO_API_KEY", required=False))
+        result.series.append(
+            SeriesLoad(
+                "coingecko",
+                "global_market_cap_chart",
+                "skipped",
+                message="coingecko global_market_cap_chart: paid endpoint, needs "
+                "COINGECKO_PLAN=pro and COINGECKO_API_KEY",
+                required=False,
+            )
+        )
 
     def snapshot() -> SeriesLoad:
         resp = ctx.transport.fetch(coingecko.global_request(ctx.keys.coingecko, ctx.keys.coingecko_plan))
@@ -341,10 +389,14 @@ def main() -> int:
         return 2
     failed = False
     for res in results:
-        print(f"{res.source:10s} {res.mode:6s} requests={res.requests} bytes={res.bytes} seconds={res.seconds:.2f}")
+        print(
+            f"{res.source:10s} {res.mode:6s} requests={res.requests} bytes={res.bytes} seconds={res.seconds:.2f}"
+        )
         for s in res.series:
-            print(f"  {s.series:28s} {s.status:7s} rows={s.rows} inserted={s.inserted} updated={s.updated} "
-                  f"last={s.last_date} {s.message}")
+            print(
+                f"  {s.series:28s} {s.status:7s} rows={s.rows} inserted={s.inserted} updated={s.updated} "
+                f"last={s.last_date} {s.message}"
+            )
         failed |= bool(res.failures)
     return 1 if failed else 0
 

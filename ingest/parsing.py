@@ -57,7 +57,9 @@ def observations_frame(series_id: str, rows: list[tuple[dt.date, float]], source
     return frame
 
 
-def window(frame: pd.DataFrame, start: dt.date | None, end: dt.date | None, column: str = "observation_date") -> pd.DataFrame:
+def window(
+    frame: pd.DataFrame, start: dt.date | None, end: dt.date | None, column: str = "observation_date"
+) -> pd.DataFrame:
     """Keep rows inside [start, end]: clients filter what they asked for even when the server did not."""
     mask = pd.Series(True, index=frame.index)
     if start is not None:

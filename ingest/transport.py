@@ -102,7 +102,9 @@ class LandingArchive:
     def __init__(self, root: Path | None):
         self.root = root
 
-    def write(self, request: Request, status: int, body: bytes, url: str, fetched_at: dt.datetime) -> Path | None:
+    def write(
+        self, request: Request, status: int, body: bytes, url: str, fetched_at: dt.datetime
+    ) -> Path | None:
         if self.root is None:
             return None
         digest = hashlib.sha256(body).hexdigest()
@@ -219,7 +221,9 @@ class LiveTransport:
         self.requests_made += 1
         url = request.redacted_url()
         try:
-            resp = self.session.get(request.url, params=request.params, headers=request.headers, timeout=self.timeout)
+            resp = self.session.get(
+                request.url, params=request.params, headers=request.headers, timeout=self.timeout
+            )
             body = resp.content  # raises ChunkedEncodingError / ConnectionError on a truncated body
         except requests.exceptions.ConnectTimeout:
             raise _Unreachable(f"connection to {host} timed out") from None
@@ -236,7 +240,9 @@ class LiveTransport:
         landing = self.landing.write(request, resp.status_code, body, url, fetched_at)
         if resp.status_code in RETRY_STATUSES:
             raise _Retryable(
-                f"HTTP {resp.status_code}", resp.status_code, _retry_after_seconds(resp.headers.get("Retry-After"))
+                f"HTTP {resp.status_code}",
+                resp.status_code,
+                _retry_after_seconds(resp.headers.get("Retry-After")),
             )
         if resp.status_code >= 400:
             detail = request.describe_error(body) if request.describe_error else None
@@ -273,7 +279,9 @@ class LiveTransport:
             reason = f"{exc.reason} from {url}, still failing after {self.attempts} attempts"
             if exc.status == 429:
                 reason = f"rate limited (HTTP 429) by {url}, still limited after {self.attempts} attempts"
-            raise HttpError(request.source, request.series, redact(reason, request.secrets()), exc.status) from None
+            raise HttpError(
+                request.source, request.series, redact(reason, request.secrets()), exc.status
+            ) from None
         except _Unreachable as exc:
             raise NetworkUnreachable(
                 request.source,
@@ -301,8 +309,15 @@ class LiveTransport:
 
 def _is_unreachable(exc: requests.exceptions.ConnectionError) -> bool:
     text = repr(exc.args)
-    markers = ("NameResolutionError", "Failed to resolve", "Connection refused", "Network is unreachable",
-               "NewConnectionError", "No route to host", "Temporary failure in name resolution")
+    markers = (
+        "NameResolutionError",
+        "Failed to resolve",
+        "Connection refused",
+        "Network is unreachable",
+        "NewConnectionError",
+        "No route to host",
+        "Temporary failure in name resolution",
+    )
     return any(m in text for m in markers)
 
 
@@ -330,7 +345,9 @@ class ReplayTransport:
             raise PayloadError(request.source, request.series, "replay path escapes the snapshot folder")
         if not path.is_file():
             raise ReplayMissing(
-                request.source, request.series, f"replay snapshot {self.root.name} has no {request.replay_path}"
+                request.source,
+                request.series,
+                f"replay snapshot {self.root.name} has no {request.replay_path}",
             )
         body = path.read_bytes()
         self.requests_made += 1

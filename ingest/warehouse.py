@@ -118,13 +118,18 @@ MARKET_CHART = TableSpec(
     "price_usd",
 )
 GLOBAL = TableSpec(
-    "raw.coingecko_global", ("origin", "snapped_at"), ("total_market_cap_usd", "total_volume_usd"), "total_market_cap_usd"
+    "raw.coingecko_global",
+    ("origin", "snapped_at"),
+    ("total_market_cap_usd", "total_volume_usd"),
+    "total_market_cap_usd",
 )
 TABLES = {spec.name: spec for spec in (FRED, FED_DDP, MARKET_CHART, GLOBAL)}
 
 
 @contextlib.contextmanager
-def connect(path: Path | None = None, *, read_only: bool = False, lock_timeout: float = 600) -> Iterator[duckdb.DuckDBPyConnection]:
+def connect(
+    path: Path | None = None, *, read_only: bool = False, lock_timeout: float = 600
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open the warehouse; writers hold `<db>.lock` for the whole session (one writer at a time)."""
     path = Path(path or settings.warehouse_path())
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,7 +220,9 @@ def upsert(con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame)
 def watermark(con: duckdb.DuckDBPyConnection, spec: TableSpec, where: dict[str, str]):
     """Last loaded observation_date for the rows matching `where` (None if nothing loaded)."""
     clause = " AND ".join(f"{k} = ?" for k in where) or "TRUE"
-    row = con.execute(f"SELECT max(observation_date) FROM {spec.name} WHERE {clause}", list(where.values())).fetchone()
+    row = con.execute(
+        f"SELECT max(observation_date) FROM {spec.name} WHERE {clause}", list(where.values())
+    ).fetchone()
     return row[0] if row else None
 
 
