@@ -2,7 +2,8 @@
 
 Each row gives the source, id, expected units, the scale to the target unit (USD billions or
 percent), cadence, dating convention, release rule, maximum staleness, whether it is required,
-and a magnitude band (in target units) used by unit-drift checks. Adding a FRED series is one
+a magnitude band (in target units) used by unit-drift checks, and for DDP series the FRED series
+they must equal exactly (cross-source reconciliation). Adding a FRED series is one
 line in that file.
 """
 
@@ -41,6 +42,7 @@ class Series:
     required: bool
     min_value: float
     max_value: float
+    reconciles_with: str  # FRED series this DDP series must equal exactly (millions USD), or ''
 
 
 def _parse_row(row: dict[str, str], line: int) -> Series:
@@ -61,6 +63,7 @@ def _parse_row(row: dict[str, str], line: int) -> Series:
             required=row["required"].strip().lower() == "true",
             min_value=float(row["min_value"]),
             max_value=float(row["max_value"]),
+            reconciles_with=row.get("reconciles_with", "").strip(),
         )
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{CATALOG_PATH.name} line {line}: {exc}") from exc

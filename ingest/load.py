@@ -357,14 +357,19 @@ def replay_today() -> dt.date | None:
         return None
 
 
-def context(con: duckdb.DuckDBPyConnection, transport: Transport, run_id: str | None = None) -> LoadContext:
+def context(
+    con: duckdb.DuckDBPyConnection,
+    transport: Transport,
+    run_id: str | None = None,
+    keys: settings.ApiKeys | None = None,
+) -> LoadContext:
     today = replay_today() or dt.datetime.now(dt.UTC).date()
     return LoadContext(
         con=con,
         transport=transport,
         today=today,
         run_id=run_id or uuid.uuid4().hex[:12],
-        keys=settings.api_keys(),
+        keys=keys or settings.api_keys(),
         start=dt.date.fromisoformat(settings.history_start()),
     )
 

@@ -1,0 +1,30 @@
+-- Total crypto market cap, one row per UTC day: the market_cap_chart history is preferred over
+-- /global snapshots, and within an origin the last snapshot of the day is taken.
+with source as (
+    select * from {{ source('coingecko', 'coingecko_global') }}
+),
+
+ranked as (
+    select
+        cast(observation_date as date)       as observation_date,
+        cast(origin as varchar)              as origin,
+        cast(snapped_at as timestamp)        as snapped_at,
+        cast(total_market_cap_usd as double) as total_market_cap_usd,
+        cast(total_volume_usd as double)     as total_volume_usd,
+        cast(known_on as date)               as known_on,
+        row_number() over (
+            partition by observation_date
+            order by case origin when 'market_cap_chart' then 0 else 1 end, snapped_at desc
+        ) as snapshot_rank
+    from source
+)
+
+select
+    observation_date,
+    origin,
+    snapped_at,
+    total_market_cap_usd,
+    total_volume_usd,
+    known_on
+from ranked
+where snapshot_rank = 1

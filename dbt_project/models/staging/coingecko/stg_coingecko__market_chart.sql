@@ -1,0 +1,34 @@
+-- One row per coin and UTC day. Where the API and the website export both cover a day, the API
+-- row wins (then the latest snapshot), so the choice never depends on load order.
+with source as (
+    select * from {{ source('coingecko', 'coingecko_market_chart') }}
+),
+
+ranked as (
+    select
+        cast(coin_id as varchar)           as coin_id,
+        cast(observation_date as date)     as observation_date,
+        cast(origin as varchar)            as origin,
+        cast(snapped_at as timestamp)      as snapped_at,
+        cast(price_usd as double)          as price_usd,
+        cast(market_cap_usd as double)     as market_cap_usd,
+        cast(total_volume_usd as double)   as total_volume_usd,
+        cast(known_on as date)             as known_on,
+        row_number() over (
+            partition by coin_id, observation_date
+            order by case origin when 'api' then 0 when 'export' then 1 else 2 end, snapped_at desc
+        ) as origin_rank
+    from source
+)
+
+select
+    coin_id,
+    observation_date,
+    origin,
+    snapped_at,
+    price_usd,
+    market_cap_usd,
+    total_volume_usd,
+    known_on
+from ranked
+where origin_rank = 1

@@ -1,0 +1,249 @@
+"""Data-quality rules over the warehouse that SQL tests cannot express well.
+
+Plain functions returning a `Finding`; `orchestration/checks.py` turns them into Dagster asset
+checks. Every finding says what was compared and lists the offending series or rows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+import duckdb
+
+from ingest import calendar, catalog, warehouse
+from ingest.catalog import Series
+
+JUMP_FACTOR = 300.0  # consecutive observations differing by ~1000x are a unit change, not a market move
+DAILY_CONTINUITY_DAYS = 730  # daily series: gaps are checked over the last two years
+MAX_MISSING_BUSINESS_DAYS = 1  # SOFR/EFFR skip SIFMA-only holidays such as Good Friday
+
+
+@dataclasses.dataclass
+class Finding:
+    passed: bool
+    summary: str
+    details: dict = dataclasses.field(default_factory=dict)
+    warning: bool = False  # a non-blocking concern (e.g. a legitimately stale optional series)
+
+
+def _series_table(source: str) -> str:
+    return {"fred": "raw.fred_observations", "fed_ddp": "raw.fed_ddp_observations"}[source]
+
+
+def expected_columns() -> dict[str, list[tuple[str, str]]]:
+    """Columns and types each raw table must have, derived from the DDL itself (one source of truth)."""
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute(warehouse.DDL)
+        return _columns(con)
+    finally:
+        con.close()
+
+
+def _columns(con: duckdb.DuckDBPyConnection) -> dict[str, list[tuple[str, str]]]:
+    rows = con.execute(
+        "SELECT table_name, column_name, data_type FROM information_schema.columns "
+        "WHERE table_schema = 'raw' ORDER BY table_name, ordinal_position"
+    ).fetchall()
+    out: dict[str, list[tuple[str, str]]] = {}
+    for table, column, dtype in rows:
+        out.setdefault(f"raw.{table}", []).append((column, dtype))
+    return out
+
+
+def schema_drift(con: duckdb.DuckDBPyConnection, table: str) -> Finding:
+    expected = expected_columns()[table]
+    actual = _columns(con).get(table, [])
+    if actual == expected:
+        return Finding(True, f"{table}: {len(actual)} columns as expected")
+    missing = [c for c in expected if c not in actual]
+    extra = [c for c in actual if c not in expected]
+    return Finding(False, f"{table}: columns differ from the DDL",
+                   {"missing_or_changed": [f"{c} {t}" for c, t in missing], "unexpected": [f"{c} {t}" for c, t in extra]})
+
+
+def unit_drift(con: duckdb.DuckDBPyConnection, source: str) -> Finding:
+    """Scaled values inside the catalog's magnitude band, and no ~1000x jump between consecutive observations."""
+    table = _series_table(source)
+    offenders: list[dict] = []
+    for s in catalog.series_for(source):
+        lo, hi = s.min_value / s.scale, s.max_value / s.scale  # band in published units
+        out_of_band = con.execute(
+            f"SELECT observation_date::VARCHAR, value FROM {table} WHERE series_id = ? "
+            "AND (value < ? OR value > ?) ORDER BY observation_date LIMIT 5",
+            [s.series_id, lo, hi],
+        ).fetchall()
+        for day, value in out_of_band:
+            offenders.append({"series": s.series_id, "date": day, "value": value, "scaled": value * s.scale,
+                              "band": f"[{s.min_value}, {s.max_value}] {s.target_unit}"})
+        if s.target_unit == "usd_bn" and s.min_value > 0:
+            jumps = con.execute(
+                f"""SELECT observation_date::VARCHAR, prev, value FROM (
+                        SELECT observation_date, value, lag(value) OVER (ORDER BY observation_date) AS prev
+                        FROM {table} WHERE series_id = ?)
+                    WHERE prev > 0 AND value > 0 AND (value / prev > ? OR prev / value > ?)
+                    ORDER BY observation_date LIMIT 5""",
+                [s.series_id, JUMP_FACTOR, JUMP_FACTOR],
+            ).fetchall()
+            for day, prev, value in jumps:
+                offenders.append({"series": s.series_id, "date": day, "previous": prev, "value": value,
+                                  "ratio": round(value / prev, 6)})
+    if offenders:
+        return Finding(False, f"{len(offenders)} values contradict the catalog units", {"offending": offenders[:20]})
+    return Finding(True, "every value within its catalog band; no ~1000x jumps")
+
+
+def reconciliation(con: duckdb.DuckDBPyConnection) -> Finding:
+    """DDP series equal to a FRED series (catalog `reconciles_with`) on overlapping dates, to the unit."""
+    compared, offenders = {}, []
+    for s in catalog.series_for("fed_ddp"):
+        if not s.reconciles_with:
+            continue
+        rows = con.execute(
+            """SELECT d.observation_date::VARCHAR, d.value / 1e6 AS ddp_millions, f.value AS fred_millions
+               FROM raw.fed_ddp_observations d JOIN raw.fred_observations f USING (observation_date)
+               WHERE d.series_id = ? AND f.series_id = ? ORDER BY 1""",
+            [s.series_id, s.reconciles_with],
+        ).fetchall()
+        compared[f"{s.series_id} vs {s.reconciles_with}"] = len(rows)
+        for day, ddp, fred_value in rows:
+            if round(ddp, 3) != round(fred_value, 3):
+                offenders.append({"pair": f"{s.series_id} vs {s.reconciles_with}", "date": day,
+                                  "ddp_millions": ddp, "fred_millions": fred_value})
+    details = {"weeks_compared": compared}
+    if offenders:
+        details["differences"] = offenders[:20]
+        return Finding(False, f"{len(offenders)} weeks where DDP and FRED disagree", details)
+    if not any(compared.values()):
+        return Finding(True, "no overlapping weeks to compare", details, warning=True)
+    return Finding(True, f"DDP equals FRED on {sum(compared.values())} overlapping weeks", details)
+
+
+def continuity(con: duckdb.DuckDBPyConnection, source: str) -> Finding:
+    """No missing Wednesday inside a weekly series' range; no business-day gap past the holiday calendar."""
+    table = _series_table(source)
+    offenders = []
+    for s in catalog.series_for(source):
+        dates = [r[0] for r in con.execute(
+            f"SELECT observation_date FROM {table} WHERE series_id = ? ORDER BY 1", [s.series_id]).fetchall()]
+        if len(dates) < 2:
+            continue
+        if s.cadence == "weekly":
+            for a, b in zip(dates, dates[1:], strict=False):
+                if (b - a).days != 7:
+                    offenders.append({"series": s.series_id, "after": a.isoformat(), "next": b.isoformat(),
+                                      "gap_days": (b - a).days})
+        elif s.cadence == "daily" and s.dating == "business_day":
+            since = dates[-1] - dt.timedelta(days=DAILY_CONTINUITY_DAYS)
+            recent = [d for d in dates if d >= since]
+            for a, b in zip(recent, recent[1:], strict=False):
+                missing = _business_days_between(a, b)
+                if missing > MAX_MISSING_BUSINESS_DAYS:
+                    offenders.append({"series": s.series_id, "after": a.isoformat(), "next": b.isoformat(),
+                                      "missing_business_days": missing})
+        elif s.cadence == "daily":
+            since = dates[-1] - dt.timedelta(days=DAILY_CONTINUITY_DAYS)
+            recent = [d for d in dates if d >= since]
+            for a, b in zip(recent, recent[1:], strict=False):
+                if (b - a).days > 1:
+                    offenders.append({"series": s.series_id, "after": a.isoformat(), "next": b.isoformat(),
+                                      "gap_days": (b - a).days})
+    if offenders:
+        return Finding(False, f"{len(offenders)} gaps in {source} series", {"gaps": offenders[:20]})
+    return Finding(True, f"no unexpected gaps in {source} series")
+
+
+def _business_days_between(a: dt.date, b: dt.date) -> int:
+    day, count = a + dt.timedelta(days=1), 0
+    while day < b:
+        count += calendar.is_business_day(day)
+        day += dt.timedelta(days=1)
+    return count
+
+
+def expected_latest(s: Series, today: dt.date) -> dt.date:
+    """The newest observation date that should be public (and ingested, with a day's grace) by `today`."""
+    if s.cadence == "quarterly":
+        quarter = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
+        while calendar.known_on(s.release_rule, quarter, s.series_id) + dt.timedelta(days=1) > today:
+            quarter = dt.date(quarter.year - (quarter.month == 1), (quarter.month - 4) % 12 + 1, 1)
+        return quarter
+    day = today
+    if s.cadence == "weekly":
+        day -= dt.timedelta(days=(today.weekday() - 2) % 7)  # back to a Wednesday
+        step = dt.timedelta(days=7)
+    else:
+        step = dt.timedelta(days=1)
+    grace = dt.timedelta(days=0 if s.release_rule == "same_day" else 1)
+    while calendar.known_on(s.release_rule, day, s.series_id) + grace > today or (
+        s.dating == "business_day" and not calendar.is_business_day(day)
+    ):
+        day -= step
+    return day
+
+
+def freshness(con: duckdb.DuckDBPyConnection, source: str, today: dt.date) -> Finding:
+    """Late against the release calendar: required series fail, optional ones warn with the reason."""
+    table = _series_table(source)
+    late_required, late_optional = [], []
+    for s in catalog.series_for(source):
+        last = con.execute(f"SELECT max(observation_date) FROM {table} WHERE series_id = ?", [s.series_id]).fetchone()[0]
+        expected = expected_latest(s, today)
+        if last is None or last < expected:
+            entry = {"series": s.series_id, "last": last.isoformat() if last else None,
+                     "expected_at_least": expected.isoformat(), "days_behind": (expected - last).days if last else None}
+            if s.required:
+                late_required.append(entry)
+            else:
+                entry["reason"] = ("optional series, not updated by its source since then" if last
+                                   else "optional series, absent from this source")
+                late_optional.append(entry)
+    details = {"as_of": today.isoformat(), "late_required": late_required, "stale_optional": late_optional}
+    if late_required:
+        return Finding(False, f"{len(late_required)} required series late", details)
+    if late_optional:
+        return Finding(True, f"{len(late_optional)} optional series stale (reported, not blocking)", details, warning=True)
+    return Finding(True, f"every {source} series is current as of {today}", details)
+
+
+def crypto_freshness(con: duckdb.DuckDBPyConnection, coins: list[str], today: dt.date) -> Finding:
+    rows = dict(con.execute("SELECT coin_id, max(observation_date) FROM raw.coingecko_market_chart GROUP BY 1").fetchall())
+    late = [{"coin": c, "last": rows[c].isoformat() if rows.get(c) else None} for c in coins
+            if rows.get(c) is None or rows[c] < today - dt.timedelta(days=1)]
+    if late:
+        return Finding(False, f"{len(late)} coins without yesterday's close", {"as_of": today.isoformat(), "late": late})
+    return Finding(True, "every coin has yesterday's close", {"as_of": today.isoformat()})
+
+
+def net_liquidity_identity(con: duckdb.DuckDBPyConnection) -> Finding:
+    rows = con.execute(
+        """SELECT date::VARCHAR, fed_total_assets_bn, tga_bn, on_rrp_bn, net_liquidity_bn
+           FROM marts.liquidity_daily
+           WHERE abs(net_liquidity_bn - (fed_total_assets_bn - tga_bn - on_rrp_bn)) > 1e-6
+              OR (net_liquidity_bn IS NULL) <> (fed_total_assets_bn IS NULL OR tga_bn IS NULL OR on_rrp_bn IS NULL)
+           ORDER BY 1 LIMIT 20"""
+    ).fetchall()
+    if rows:
+        cols = ["date", "fed_total_assets_bn", "tga_bn", "on_rrp_bn", "net_liquidity_bn"]
+        return Finding(False, "net_liquidity_bn != fed_total_assets_bn - tga_bn - on_rrp_bn",
+                       {"rows": [dict(zip(cols, r, strict=True)) for r in rows]})
+    n = con.execute("SELECT count(net_liquidity_bn) FROM marts.liquidity_daily").fetchone()[0]
+    return Finding(True, f"identity holds on {n} rows")
+
+
+def no_future_dates(con: duckdb.DuckDBPyConnection) -> Finding:
+    """No mart row dated after the newest input observation."""
+    newest = con.execute(
+        "SELECT max(d) FROM (SELECT max(observation_date) d FROM raw.fred_observations "
+        "UNION ALL SELECT max(observation_date) FROM raw.fed_ddp_observations "
+        "UNION ALL SELECT max(observation_date) FROM raw.coingecko_market_chart)"
+    ).fetchone()[0]
+    marts = {t: con.execute(f"SELECT max(date) FROM marts.{t}").fetchone()[0]
+             for t in ("liquidity_daily", "crypto_vs_liquidity")}
+    ahead = {t: d.isoformat() for t, d in marts.items() if d is not None and newest is not None and d > newest}
+    details = {"newest_input": newest.isoformat() if newest else None,
+               "mart_max_date": {t: d.isoformat() if d else None for t, d in marts.items()}}
+    if ahead:
+        return Finding(False, "mart dates beyond the newest input", {**details, "ahead": ahead})
+    return Finding(True, "no mart date lies beyond its inputs", details)

@@ -1,0 +1,1 @@
+"""Dagster wiring: assets, checks, schedules and resources over `ingest/` and `dbt_project/`."""

@@ -1,0 +1,26 @@
+"""The code location: `dagster dev -w workspace.yaml` loads `defs` from here.
+
+Loading opens no database and runs no dbt parse outside `dagster dev` (the manifest comes from
+`make prepare`).
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_dbt import DbtCliResource
+
+from orchestration import checks
+from orchestration.assets.dbt import DBT_PROJECT, dbt_models
+from orchestration.assets.raw import RAW_ASSETS
+from orchestration.assets.serving import serving_duckdb
+from orchestration.jobs import materialize_everything, nightly_schedule, weekly_fed, weekly_schedule
+from orchestration.resources import build_resources
+
+defs = dg.Definitions(
+    assets=[*RAW_ASSETS, dbt_models, serving_duckdb],
+    asset_checks=checks.ALL_CHECKS,
+    jobs=[materialize_everything, weekly_fed],
+    schedules=[nightly_schedule, weekly_schedule],
+    resources={**build_resources(), "dbt": DbtCliResource(project_dir=DBT_PROJECT)},
+    executor=dg.in_process_executor,
+)

@@ -1,0 +1,49 @@
+"""Jobs and schedules.
+
+Nightly at 21:30 America/New_York, every day:
+- H.4.1 (Thursday 4:30 pm ET) and H.8 (Friday 4:15 pm ET) are out, and FRED has posted them;
+- SOFR and EFFR for the previous business day were published at 8:00 ET that morning;
+- CoinGecko's daily close (00:00 UTC = 19:00 EST / 20:00 EDT) has landed.
+A later hour would only delay the same data; an earlier one would miss the CoinGecko close.
+
+Weekly at 17:30 America/New_York on Thursdays, after the H.4.1 release: Fed sources, dbt, checks, publish.
+"""
+
+from __future__ import annotations
+
+import dagster as dg
+
+TIMEZONE = "America/New_York"
+
+everything = dg.AssetSelection.all()
+
+materialize_everything = dg.define_asset_job(
+    "materialize_everything",
+    selection=everything,
+    description="Ingest every source incrementally, dbt build, run checks, publish serving.duckdb.",
+)
+
+weekly_fed = dg.define_asset_job(
+    "weekly_h41",
+    selection=dg.AssetSelection.keys(["raw", "fred_observations"], ["raw", "fed_ddp_observations"],
+                                     ["raw", "series_catalog"]).downstream(),
+    description="After the Thursday H.4.1 release: Fed sources, then everything downstream of them.",
+)
+
+nightly_schedule = dg.ScheduleDefinition(
+    name="nightly",
+    job=materialize_everything,
+    cron_schedule="30 21 * * *",
+    execution_timezone=TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Nightly full incremental run (see orchestration/jobs.py for the timing reasoning).",
+)
+
+weekly_schedule = dg.ScheduleDefinition(
+    name="weekly_after_h41",
+    job=weekly_fed,
+    cron_schedule="30 17 * * 4",
+    execution_timezone=TIMEZONE,
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+    description="Thursday 17:30 ET, one hour after the H.4.1 release at 16:30 ET.",
+)

@@ -1,0 +1,81 @@
+"""Resources, configured from the environment (API keys through `EnvVar`, never as values)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import duckdb
+from dagster import ConfigurableResource, EnvVar
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from ingest import settings, warehouse
+from ingest.transport import Transport, install_log_redaction, make_transport
+
+WAREHOUSE_POOL = "duckdb_warehouse"
+
+
+class WarehouseResource(DuckDBResource):
+    """The pipeline's DuckDB warehouse with a single-writer guarantee.
+
+    Every connection first takes `<warehouse>.lock` (a file lock), so a manual materialization in
+    the UI and a scheduled run queue for the file instead of failing on DuckDB's own lock. Nothing
+    is opened until an asset asks for a connection.
+    """
+
+    lock_timeout_seconds: float = Field(default=900.0, description="How long a writer waits for the lock.")
+
+    @contextlib.contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        with warehouse.connect(Path(self.database), lock_timeout=self.lock_timeout_seconds) as con:
+            yield con
+
+    @contextlib.contextmanager
+    def writer_lock(self) -> Iterator[None]:
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        with warehouse.writer_lock(Path(self.database), timeout=self.lock_timeout_seconds):
+            yield
+
+
+class SourcesResource(ConfigurableResource):
+    """How sources are reached: live HTTP with optional keys, or a replay snapshot."""
+
+    fred_api_key: str | None = Field(default=None, description="FRED API key (FRED_API_KEY); enables the API.")
+    coingecko_api_key: str | None = Field(default=None, description="CoinGecko key (COINGECKO_API_KEY).")
+    coingecko_plan: str = Field(default="demo", description="CoinGecko plan: demo or pro (COINGECKO_PLAN).")
+    replay_dir: str | None = Field(default=None, description="Replay snapshot folder (LIQUIDITY_REPLAY_DIR).")
+
+    def keys(self) -> settings.ApiKeys:
+        plan = (self.coingecko_plan or "demo").lower()
+        if plan not in ("demo", "pro"):
+            raise ValueError(f"COINGECKO_PLAN must be 'demo' or 'pro', not {plan!r}")
+        return settings.ApiKeys(fred=self.fred_api_key or None, coingecko=self.coingecko_api_key or None,
+                                coingecko_plan=plan)
+
+    def transport(self) -> Transport:
+        install_log_redaction(self.keys().secrets())
+        replay = Path(self.replay_dir).resolve() if self.replay_dir else None
+        if replay is not None and not replay.is_dir():
+            raise FileNotFoundError(f"LIQUIDITY_REPLAY_DIR={self.replay_dir} is not a directory")
+        return make_transport(replay, settings.landing_dir())
+
+
+def _env(name: str) -> EnvVar | None:
+    # An unset optional variable stays None; a set one is passed by name so its value never shows in the UI.
+    return EnvVar(name) if os.environ.get(name) else None
+
+
+def build_resources() -> dict:
+    """Read settings (paths only; nothing is opened) when the code location loads."""
+    return {
+        "warehouse": WarehouseResource(database=str(settings.warehouse_path())),
+        "sources": SourcesResource(
+            fred_api_key=_env("FRED_API_KEY"),
+            coingecko_api_key=_env("COINGECKO_API_KEY"),
+            coingecko_plan=_env("COINGECKO_PLAN") or "demo",
+            replay_dir=_env("LIQUIDITY_REPLAY_DIR"),
+        ),
+    }
