@@ -4,6 +4,8 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export PYTHONUNBUFFERED := 1
+# dbt and dagster from .venv for every subprocess (dagster-dbt looks `dbt` up on PATH).
+export PATH := $(CURDIR)/$(BIN):$(PATH)
 
 .PHONY: run test dev bench lint prepare report clean
 

@@ -7,6 +7,7 @@ resources can point the pipeline at another data dir by setting the environment.
 from __future__ import annotations
 
 import os
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -14,6 +15,12 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 
 DEFAULT_START = "2003-01-01"
+
+
+def dbt_executable() -> str:
+    """The `dbt` installed beside this interpreter (the project's .venv), else whatever is on PATH."""
+    candidate = Path(sys.executable).with_name("dbt")
+    return str(candidate) if candidate.exists() else "dbt"
 LOOKBACK_DAYS = 35
 
 

@@ -275,6 +275,9 @@ class LiveTransport:
         try:
             return retrying(self._attempt, request)
         except _Retryable as exc:
+            # `from None` only hides the chain: __context__ would still reach the requests exception,
+            # whose text quotes the full URL (query string and API key included). Cut it.
+            exc.__context__ = None
             url = request.redacted_url()
             reason = f"{exc.reason} from {url}, still failing after {self.attempts} attempts"
             if exc.status == 429:
@@ -283,6 +286,7 @@ class LiveTransport:
                 request.source, request.series, redact(reason, request.secrets()), exc.status
             ) from None
         except _Unreachable as exc:
+            exc.__context__ = None  # same as above: never keep the library exception (URL with the key)
             raise NetworkUnreachable(
                 request.source,
                 request.series,

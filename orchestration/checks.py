@@ -1,6 +1,5 @@
 """Python asset checks (rules in `ingest/quality.py`). Blocking checks stop the run before publication."""
 
-from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable
@@ -27,12 +26,18 @@ def as_of_today() -> dt.date:
 
 
 def _result(finding: quality.Finding, severity: dg.AssetCheckSeverity) -> dg.AssetCheckResult:
-    metadata = {"summary": finding.summary, **{k: dg.MetadataValue.json(v) for k, v in finding.details.items()}}
+    metadata = {
+        "summary": finding.summary,
+        **{k: dg.MetadataValue.json(v) for k, v in finding.details.items()},
+    }
     if finding.warning:
         # Passed with a concern: report it as a failed WARN so it is visible, never silent.
-        return dg.AssetCheckResult(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=metadata,
-                                   description=finding.summary)
-    return dg.AssetCheckResult(passed=finding.passed, severity=severity, metadata=metadata, description=finding.summary)
+        return dg.AssetCheckResult(
+            passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=metadata, description=finding.summary
+        )
+    return dg.AssetCheckResult(
+        passed=finding.passed, severity=severity, metadata=metadata, description=finding.summary
+    )
 
 
 def _check(
@@ -58,41 +63,75 @@ def _raw(name: str) -> dg.AssetKey:
 
 ALL_CHECKS = [
     *[
-        _check(_raw(name), "schema_drift",
-               f"Columns and types of {table} equal the DDL in ingest/warehouse.py (blocking).",
-               lambda con, table=table: quality.schema_drift(con, table), blocking=True)
+        _check(
+            _raw(name),
+            "schema_drift",
+            f"Columns and types of {table} equal the DDL in ingest/warehouse.py (blocking).",
+            lambda con, table=table: quality.schema_drift(con, table),
+            blocking=True,
+        )
         for name, table in RAW.items()
     ],
     *[
-        _check(_raw(f"{source}_observations"), "unit_drift",
-               "Every value inside the catalog's magnitude band (scaled to the target unit) and no ~1000x jump "
-               "between consecutive observations of a stock series (blocking).",
-               lambda con, source=source: quality.unit_drift(con, source), blocking=True)
+        _check(
+            _raw(f"{source}_observations"),
+            "unit_drift",
+            "Every value inside the catalog's magnitude band (scaled to the target unit) and no ~1000x jump "
+            "between consecutive observations of a stock series (blocking).",
+            lambda con, source=source: quality.unit_drift(con, source),
+            blocking=True,
+        )
         for source in ("fred", "fed_ddp")
     ],
     *[
-        _check(_raw(f"{source}_observations"), "continuity",
-               "No missing Wednesday inside a weekly series; no business-day gap longer than the Fed holiday "
-               "calendar allows in daily series over the last two years (blocking).",
-               lambda con, source=source: quality.continuity(con, source), blocking=True)
+        _check(
+            _raw(f"{source}_observations"),
+            "continuity",
+            "No missing Wednesday inside a weekly series; no business-day gap longer than the Fed holiday "
+            "calendar allows in daily series over the last two years (blocking).",
+            lambda con, source=source: quality.continuity(con, source),
+            blocking=True,
+        )
         for source in ("fred", "fed_ddp")
     ],
     *[
-        _check(_raw(f"{source}_observations"), "freshness",
-               "Newest observation against the release calendar (e.g. WALCL late if no new Wednesday by the "
-               "Friday after its Thursday release). Required series late: error; optional stale: warning.",
-               lambda con, source=source: quality.freshness(con, source, as_of_today()), blocking=False)
+        _check(
+            _raw(f"{source}_observations"),
+            "freshness",
+            "Newest observation against the release calendar (e.g. WALCL late if no new Wednesday by the "
+            "Friday after its Thursday release). Required series late: error; optional stale: warning.",
+            lambda con, source=source: quality.freshness(con, source, as_of_today()),
+            blocking=False,
+        )
         for source in ("fred", "fed_ddp")
     ],
-    _check(_raw("coingecko_market_chart"), "freshness", "Every configured coin has yesterday's UTC close.",
-           lambda con: quality.crypto_freshness(con, settings.coins(), as_of_today()), blocking=False),
-    _check(_raw("fed_ddp_observations"), "reconciliation_with_fred",
-           "DDP H.4.1 week averages equal FRED WTREGEN and WRESBAL, and RESPPMA_N.WW equals WALCL, on every "
-           "overlapping week, exactly to the unit (catalog column reconciles_with; blocking).",
-           quality.reconciliation, blocking=True),
-    _check(LIQUIDITY_DAILY, "net_liquidity_identity",
-           "net_liquidity_bn = fed_total_assets_bn - tga_bn - on_rrp_bn on every row (blocking).",
-           quality.net_liquidity_identity, blocking=True),
-    _check(LIQUIDITY_DAILY, "no_future_dates", "No mart date lies after the newest input observation (blocking).",
-           quality.no_future_dates, blocking=True),
+    _check(
+        _raw("coingecko_market_chart"),
+        "freshness",
+        "Every configured coin has yesterday's UTC close.",
+        lambda con: quality.crypto_freshness(con, settings.coins(), as_of_today()),
+        blocking=False,
+    ),
+    _check(
+        _raw("fed_ddp_observations"),
+        "reconciliation_with_fred",
+        "DDP H.4.1 week averages equal FRED WTREGEN and WRESBAL, and RESPPMA_N.WW equals WALCL, on every "
+        "overlapping week, exactly to the unit (catalog column reconciles_with; blocking).",
+        quality.reconciliation,
+        blocking=True,
+    ),
+    _check(
+        LIQUIDITY_DAILY,
+        "net_liquidity_identity",
+        "net_liquidity_bn = fed_total_assets_bn - tga_bn - on_rrp_bn on every row (blocking).",
+        quality.net_liquidity_identity,
+        blocking=True,
+    ),
+    _check(
+        LIQUIDITY_DAILY,
+        "no_future_dates",
+        "No mart date lies after the newest input observation (blocking).",
+        quality.no_future_dates,
+        blocking=True,
+    ),
 ]

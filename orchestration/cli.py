@@ -45,9 +45,18 @@ def dev() -> int:
     home = dagster_home()
     os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
     dagster = Path(sys.executable).with_name("dagster")
-    args = [str(dagster), "dev", "-w", str(settings.PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1", "-p", "3000"]
+    args = [
+        str(dagster),
+        "dev",
+        "-w",
+        str(settings.PROJECT_ROOT / "workspace.yaml"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        "3000",
+    ]
     print(f"DAGSTER_HOME={home}")
-    os.execv(args[0], args)
+    os.execv(args[0], args)  # noqa: S606 - replace this process with `dagster dev`
     return 0
 
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 import dagster as dg
 from dagster_dbt import DbtCliResource
 
+from ingest import settings
 from orchestration import checks
-from orchestration.assets.dbt import DBT_PROJECT, dbt_models
+from orchestration.assets.dbt import dbt_models
 from orchestration.assets.raw import RAW_ASSETS
 from orchestration.assets.serving import serving_duckdb
 from orchestration.jobs import materialize_everything, nightly_schedule, weekly_fed, weekly_schedule
+from orchestration.project import DBT_PROJECT
 from orchestration.resources import build_resources
 
 defs = dg.Definitions(
@@ -21,6 +23,9 @@ defs = dg.Definitions(
     asset_checks=checks.ALL_CHECKS,
     jobs=[materialize_everything, weekly_fed],
     schedules=[nightly_schedule, weekly_schedule],
-    resources={**build_resources(), "dbt": DbtCliResource(project_dir=DBT_PROJECT)},
+    resources={
+        **build_resources(),
+        "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=settings.dbt_executable()),
+    },
     executor=dg.in_process_executor,
 )

@@ -25,8 +25,9 @@ materialize_everything = dg.define_asset_job(
 
 weekly_fed = dg.define_asset_job(
     "weekly_h41",
-    selection=dg.AssetSelection.keys(["raw", "fred_observations"], ["raw", "fed_ddp_observations"],
-                                     ["raw", "series_catalog"]).downstream(),
+    selection=dg.AssetSelection.keys(
+        ["raw", "fred_observations"], ["raw", "fed_ddp_observations"], ["raw", "series_catalog"]
+    ).downstream(),
     description="After the Thursday H.4.1 release: Fed sources, then everything downstream of them.",
 )
 

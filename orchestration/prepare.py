@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import os
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DbtCliResource
 
 from ingest import settings
+from orchestration.project import DBT_PROJECT
 
 
 def main() -> None:
     os.environ.setdefault("LIQUIDITY_DATA_DIR", str(settings.data_dir()))
-    project = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
-    project.preparer.prepare(project)
-    print(f"dbt manifest: {project.manifest_path}")
+    dbt = DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=settings.dbt_executable())
+    dbt.cli(["parse", "--quiet"], target_path=DBT_PROJECT.target_path, raise_on_error=True).wait()
+    print(f"dbt manifest: {DBT_PROJECT.manifest_path}")
 
 
 if __name__ == "__main__":

@@ -43,20 +43,23 @@ class WarehouseResource(DuckDBResource):
 class SourcesResource(ConfigurableResource):
     """How sources are reached: live HTTP with optional keys, or a replay snapshot."""
 
-    fred_api_key: str | None = Field(default=None, description="FRED API key (FRED_API_KEY); enables the API.")
+    fred_api_key: str | None = Field(
+        default=None, description="FRED API key (FRED_API_KEY); enables the API."
+    )
     coingecko_api_key: str | None = Field(default=None, description="CoinGecko key (COINGECKO_API_KEY).")
     coingecko_plan: str = Field(default="demo", description="CoinGecko plan: demo or pro (COINGECKO_PLAN).")
     replay_dir: str | None = Field(default=None, description="Replay snapshot folder (LIQUIDITY_REPLAY_DIR).")
 
-    def keys(self) -> settings.ApiKeys:
+    def api_keys(self) -> settings.ApiKeys:
         plan = (self.coingecko_plan or "demo").lower()
         if plan not in ("demo", "pro"):
             raise ValueError(f"COINGECKO_PLAN must be 'demo' or 'pro', not {plan!r}")
-        return settings.ApiKeys(fred=self.fred_api_key or None, coingecko=self.coingecko_api_key or None,
-                                coingecko_plan=plan)
+        return settings.ApiKeys(
+            fred=self.fred_api_key or None, coingecko=self.coingecko_api_key or None, coingecko_plan=plan
+        )
 
     def transport(self) -> Transport:
-        install_log_redaction(self.keys().secrets())
+        install_log_redaction(self.api_keys().secrets())
         replay = Path(self.replay_dir).resolve() if self.replay_dir else None
         if replay is not None and not replay.is_dir():
             raise FileNotFoundError(f"LIQUIDITY_REPLAY_DIR={self.replay_dir} is not a directory")

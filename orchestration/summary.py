@@ -30,8 +30,10 @@ def print_summary(result: dg.ExecuteInProcessResult) -> None:
             print("sources:")
         for source, series, status, payload, inserted, updated, message in rows:
             note = f"  ({message})" if message and status != "ok" else ""
-            print(f"  {source:10s} {series:26s} {status:7s} payload={payload or 0:>6} +{inserted or 0} ~{updated or 0} "
-                  f"last={last.get(series, '-')}{note}")
+            print(
+                f"  {source:10s} {series:26s} {status:7s} payload={payload or 0:>6} +{inserted or 0} ~{updated or 0} "
+                f"last={last.get(series, '-')}{note}"
+            )
     evaluations = result.get_asset_check_evaluations()
     if evaluations:
         print("checks:")
@@ -43,7 +45,9 @@ def print_summary(result: dg.ExecuteInProcessResult) -> None:
         print(f"  {state:4s} {ev.asset_key.to_user_string()}:{ev.check_name}")
     for event in result.all_events:
         if event.is_step_failure:
-            print(f"step failed: {event.step_key}: {event.event_specific_data.error.message.strip().splitlines()[0]}")
+            print(
+                f"step failed: {event.step_key}: {event.event_specific_data.error.message.strip().splitlines()[0]}"
+            )
     serving = settings.serving_path()
     print(f"warehouse: {wh}")
     print(f"serving:   {serving if serving.exists() else '(not published yet)'}")

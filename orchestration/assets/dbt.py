@@ -1,18 +1,17 @@
 """dbt models as Dagster assets, from a cached DbtProject (parsed by `make prepare`, or by `dagster dev`)."""
 
-from __future__ import annotations
 
 import os
 from collections.abc import Mapping
 from typing import Any
 
 import dagster as dg
-from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, DbtProject, dbt_assets
+from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from ingest import settings
+from orchestration.project import DBT_PROJECT
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
-DBT_PROJECT = DbtProject(project_dir=settings.DBT_PROJECT_DIR, profiles_dir=settings.DBT_PROJECT_DIR)
 # Re-parses only under `dagster dev`; `make run` / `make test` parse once in `make prepare`.
 DBT_PROJECT.prepare_if_dev()
 

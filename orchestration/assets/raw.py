@@ -1,6 +1,5 @@
 """Raw-layer assets: one per source table. They call `ingest.load` and report what they did."""
 
-from __future__ import annotations
 
 import dagster as dg
 
@@ -42,15 +41,21 @@ def _materialize(
 ) -> dg.MaterializeResult:
     transport = sources.transport()
     with warehouse_res.get_connection() as con:
-        ctx = load.context(con, transport, context.run_id, sources.keys())
+        ctx = load.context(con, transport, context.run_id, sources.api_keys())
         try:
             result = load.LOADERS[name](ctx)
         except NetworkUnreachable as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         total, preview = _table_summary(con, table, key)
     per_series = {
-        s.series: {"status": s.status, "rows": s.rows, "inserted": s.inserted, "updated": s.updated,
-                   "last": s.last_date.isoformat() if s.last_date else None, "message": s.message}
+        s.series: {
+            "status": s.status,
+            "rows": s.rows,
+            "inserted": s.inserted,
+            "updated": s.updated,
+            "last": s.last_date.isoformat() if s.last_date else None,
+            "message": s.message,
+        }
         for s in result.series
     }
     metadata = {
@@ -61,7 +66,9 @@ def _materialize(
         "requests": result.requests,
         "bytes_fetched": result.bytes,
         "seconds": round(result.seconds, 3),
-        "source_urls": dg.MetadataValue.md("\n".join(f"- {s.url}" for s in result.series if s.url) or "(none)"),
+        "source_urls": dg.MetadataValue.md(
+            "\n".join(f"- {s.url}" for s in result.series if s.url) or "(none)"
+        ),
         "series": dg.MetadataValue.json(per_series),
         "preview": dg.MetadataValue.md(preview),
     }
@@ -135,9 +142,25 @@ def series_catalog(warehouse: WarehouseResource) -> dg.MaterializeResult:
         preview = con.execute(
             "SELECT source, series_id, concept, units, target_unit, scale, max_stale_days FROM raw.series_catalog"
         ).fetchall()
-    table = _markdown([dict(zip(["source", "series_id", "concept", "units", "target_unit", "scale", "max_stale_days"],
-                                r, strict=True)) for r in preview])
+    table = _markdown(
+        [
+            dict(
+                zip(
+                    ["source", "series_id", "concept", "units", "target_unit", "scale", "max_stale_days"],
+                    r,
+                    strict=True,
+                )
+            )
+            for r in preview
+        ]
+    )
     return dg.MaterializeResult(metadata={"rows": rows, "preview": dg.MetadataValue.md(table)})
 
 
-RAW_ASSETS = [fred_observations, fed_ddp_observations, coingecko_market_chart, coingecko_global, series_catalog]
+RAW_ASSETS = [
+    fred_observations,
+    fed_ddp_observations,
+    coingecko_market_chart,
+    coingecko_global,
+    series_catalog,
+]

@@ -1,6 +1,5 @@
 """Write-audit-publish: copy the audited marts into a fresh `serving.duckdb` and swap it in atomically."""
 
-from __future__ import annotations
 
 import os
 from pathlib import Path
@@ -60,6 +59,9 @@ def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         counts = publish(Path(warehouse.database), target, tables)
     context.log.info("published %s to %s", ", ".join(f"{t}={n}" for t, n in counts.items()), target)
     return dg.MaterializeResult(
-        metadata={"path": dg.MetadataValue.path(str(target)), "bytes": target.stat().st_size,
-                  "tables": dg.MetadataValue.json(counts)}
+        metadata={
+            "path": dg.MetadataValue.path(str(target)),
+            "bytes": target.stat().st_size,
+            "tables": dg.MetadataValue.json(counts),
+        }
     )

@@ -1,0 +1,89 @@
+-- One row per calendar day from the first WALCL observation: Fed balance sheet, net liquidity,
+-- money-market spreads, reserve ratios, regime and policy phase. Observation-date view (a value
+-- holds from its own date until the next observation, NULL past the catalog's max staleness),
+-- plus the release-aware net liquidity (net_liquidity_known_bn) for comparison.
+with observed as (
+    select * from {{ ref('int_liquidity_daily__observed') }}
+),
+
+known as (
+    select
+        date_day,
+        net_liquidity_bn                  as net_liquidity_known_bn,
+        fed_total_assets_observation_date as net_liquidity_known_as_of
+    from {{ ref('int_liquidity_daily__known') }}
+),
+
+first_walcl as (
+    select min(observation_date) as first_date
+    from {{ ref('int_series_observations') }}
+    where concept = 'fed_total_assets'
+),
+
+policy_events as (
+    select event_date, phase
+    from {{ ref('fed_policy_events') }}
+),
+
+daily as (
+    select observed.*, known.net_liquidity_known_bn, known.net_liquidity_known_as_of
+    from observed
+    left join known using (date_day)
+    where observed.date_day >= (select first_date from first_walcl)
+),
+
+with_phase as (
+    select daily.*, policy_events.phase as policy_phase
+    from daily
+    asof left join policy_events
+        on daily.date_day >= policy_events.event_date
+),
+
+with_changes as (
+    select
+        *,
+        -- the calendar has no gaps, so a row offset is a day offset
+        round(fed_total_assets_bn - lag(fed_total_assets_bn, 7) over (order by date_day), 6)
+            as fed_total_assets_1w_change_bn,
+        round(fed_total_assets_bn - lag(fed_total_assets_bn, 91) over (order by date_day), 6)
+            as fed_total_assets_13w_change_bn,
+        lag(fed_total_assets_bn, 91) over (order by date_day) as fed_total_assets_13w_ago_bn
+    from with_phase
+)
+
+select
+    date_day                                as date,
+    fed_total_assets_bn,
+    tga_bn,
+    on_rrp_bn,
+    reserves_bn,
+    net_liquidity_bn,
+    btfp_bn,
+    sofr_pct,
+    iorb_pct,
+    effr_pct,
+    sofr_iorb_spread_bp,
+    sofr_effr_spread_bp,
+    gdp_bn,
+    reserves_to_gdp_pct,
+    bank_assets_bn,
+    bank_assets_source,
+    reserves_to_bank_assets_pct,
+    reserve_regime,
+    policy_phase,
+    fed_total_assets_1w_change_bn,
+    fed_total_assets_13w_change_bn,
+    case
+        when fed_total_assets_13w_change_bn is null or fed_total_assets_13w_ago_bn is null then null
+        when fed_total_assets_13w_change_bn
+             > fed_total_assets_13w_ago_bn * {{ var('balance_sheet_trend_threshold_pct') }} / 100 then 'expanding'
+        when fed_total_assets_13w_change_bn
+             < -fed_total_assets_13w_ago_bn * {{ var('balance_sheet_trend_threshold_pct') }} / 100 then 'contracting'
+        else 'flat'
+    end                                     as balance_sheet_trend,
+    fed_total_assets_observation_date,
+    net_liquidity_known_bn,
+    net_liquidity_known_as_of,
+    stale_inputs,
+    missing_inputs
+from with_changes

@@ -1,0 +1,213 @@
+"""The dbt project on small hand-made raw layers (no network, no replay files).
+
+Each test writes a throwaway `warehouse.duckdb` with the real raw DDL and catalog
+(`ingest.warehouse`), runs the `dbt` of this venv against it with its own target/log paths, and
+checks values by hand. `dbt build` also runs the YAML unit tests (as-of, holiday carry-over,
+delayed H.4.1 release, staleness, spreads, ratios, stress score) next to the models.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingest import warehouse
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DBT = Path(sys.executable).parent / "dbt"
+
+PROVENANCE = (
+    "TIMESTAMP '2026-01-31 12:00:00', TIMESTAMP '2026-01-31 12:00:00', NULL, 'test://hand-made', 'sha'"
+)
+
+
+def run_dbt(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "LIQUIDITY_DATA_DIR": str(data_dir), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    cmd = [
+        str(DBT),
+        *args,
+        "--project-dir",
+        str(DBT_PROJECT_DIR),
+        "--profiles-dir",
+        str(DBT_PROJECT_DIR),
+        "--target-path",
+        str(data_dir / "dbt_target"),
+        "--log-path",
+        str(data_dir / "dbt_logs"),
+    ]
+    return subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+
+
+def empty_warehouse(data_dir: Path) -> Path:
+    path = data_dir / "warehouse.duckdb"
+    with warehouse.connect(path) as con:
+        warehouse.write_catalog(con)
+    return path
+
+
+def business_days(start: str, end: str) -> list[dt.date]:
+    day, last, out = dt.date.fromisoformat(start), dt.date.fromisoformat(end), []
+    while day <= last:
+        if day.weekday() < 5:
+            out.append(day)
+        day += dt.timedelta(days=1)
+    return out
+
+
+def fred(
+    con: duckdb.DuckDBPyConnection, series_id: str, rows: list[tuple[dt.date | str, float, dt.date | str]]
+) -> None:
+    for observation_date, value, known_on in rows:
+        con.execute(
+            f"INSERT INTO raw.fred_observations VALUES (?, CAST(? AS DATE), ?, CAST(? AS DATE), {PROVENANCE})",
+            [series_id, str(observation_date), value, str(known_on)],
+        )
+
+
+def next_day(day: dt.date) -> dt.date:
+    return day + dt.timedelta(days=1 if day.weekday() < 4 else 7 - day.weekday())
+
+
+def fill_small_raw_layer(path: Path) -> None:
+    """Four H.4.1 weeks around 2025-11-19 (real values on that day), daily rates, GDP, crypto."""
+    wednesdays = ["2025-10-29", "2025-11-05", "2025-11-12", "2025-11-19"]
+    thursdays = ["2025-10-30", "2025-11-06", "2025-11-13", "2025-11-20"]
+    with warehouse.connect(path) as con:
+        fred(
+            con,
+            "WALCL",
+            list(zip(wednesdays, [6587000.0, 6579000.0, 6580462.0, 6555283.0], thursdays, strict=True)),
+        )
+        fred(
+            con,
+            "WTREGEN",
+            list(zip(wednesdays, [950000.0, 940000.0, 955826.0, 941926.0], thursdays, strict=True)),
+        )
+        fred(
+            con,
+            "WRESBAL",
+            list(zip(wednesdays, [2850000.0, 2860000.0, 2870000.0, 2888643.0], thursdays, strict=True)),
+        )
+        days = business_days("2025-10-27", "2025-11-21")
+        fred(con, "RRPONTSYD", [(d, 1.129 if str(d) == "2025-11-19" else 5.0, d) for d in days])
+        fred(con, "SOFR", [(d, 3.91 if str(d) == "2025-11-19" else 3.94, next_day(d)) for d in days])
+        fred(con, "EFFR", [(d, 3.88, next_day(d)) for d in days])
+        # IORB runs on to 2025-12-10 so the calendar does too, past the WALCL staleness limit
+        iorb_days = [dt.date(2025, 10, 27) + dt.timedelta(days=i) for i in range(45)]
+        fred(con, "IORB", [(d, 3.90, d) for d in iorb_days])
+        fred(con, "GDP", [("2025-04-01", 30485.729, "2025-07-30"), ("2025-07-01", 31098.027, "2025-12-23")])
+        con.execute(
+            f"""INSERT INTO raw.coingecko_market_chart VALUES
+            ('bitcoin', DATE '2025-11-19', 'api', TIMESTAMP '2025-11-19 00:00:00', 92000.0, 1.83e12, 5e10, DATE '2025-11-19', {PROVENANCE}),
+            ('bitcoin', DATE '2025-11-19', 'export', TIMESTAMP '2025-11-19 00:00:00', 91000.0, 1.81e12, 5e10, DATE '2025-11-19', {PROVENANCE}),
+            ('bitcoin', DATE '2025-11-20', 'export', TIMESTAMP '2025-11-20 00:00:00', 91500.0, 1.82e12, 5e10, DATE '2025-11-20', {PROVENANCE}),
+            ('ethereum', DATE '2025-11-19', 'export', TIMESTAMP '2025-11-19 00:00:00', 3100.0, 3.7e11, 2e10, DATE '2025-11-19', {PROVENANCE})"""
+        )
+        con.execute(
+            f"""INSERT INTO raw.coingecko_global VALUES
+            ('global_snapshot', TIMESTAMP '2025-11-19 18:00:00', DATE '2025-11-19', 3.30e12, NULL, DATE '2025-11-19', {PROVENANCE}),
+            ('market_cap_chart', TIMESTAMP '2025-11-19 00:00:00', DATE '2025-11-19', 3.20e12, NULL, DATE '2025-11-19', {PROVENANCE}),
+            ('global_snapshot', TIMESTAMP '2025-11-20 08:00:00', DATE '2025-11-20', 3.10e12, NULL, DATE '2025-11-20', {PROVENANCE}),
+            ('global_snapshot', TIMESTAMP '2025-11-20 20:00:00', DATE '2025-11-20', 3.15e12, NULL, DATE '2025-11-20', {PROVENANCE})"""
+        )
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    data_dir = tmp_path_factory.mktemp("dbt_small")
+    path = empty_warehouse(data_dir)
+    fill_small_raw_layer(path)
+    result = run_dbt(data_dir, "build")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    return path
+
+
+def query(path: Path, sql: str, params: list | None = None) -> list[tuple]:
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql, params or []).fetchall()
+
+
+def test_build_passes_on_an_empty_raw_layer(tmp_path: Path) -> None:
+    """Zero rows everywhere (like RPONTSYD in every snapshot): every model, test and unit test passes."""
+    path = empty_warehouse(tmp_path)
+    result = run_dbt(tmp_path, "build")
+    assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
+    assert query(path, "SELECT count(*) FROM marts.liquidity_daily") == [(0,)]
+
+
+def test_net_liquidity_spreads_and_ratios_by_hand(built: Path) -> None:
+    row = query(
+        built,
+        """SELECT fed_total_assets_bn, tga_bn, on_rrp_bn, net_liquidity_bn, sofr_iorb_spread_bp,
+                  sofr_effr_spread_bp, reserves_to_gdp_pct, gdp_bn, policy_phase, stale_inputs, missing_inputs
+           FROM marts.liquidity_daily WHERE date = DATE '2025-11-19'""",
+    )[0]
+    assert row[:3] == (6555.283, 941.926, 1.129)
+    assert row[3] == pytest.approx(6555.283 - 941.926 - 1.129, abs=1e-9)  # 5612.228
+    assert row[4] == 1.0  # SOFR 3.91 - IORB 3.90
+    assert row[5] == 3.0  # SOFR 3.91 - EFFR 3.88
+    assert row[6] == round(2888.643 / 31098.027 * 100, 4)  # observation-date view: Q3 GDP from 2025-07-01
+    assert row[7] == 31098.027
+    assert row[8] == "qt2_slow"
+    assert row[9] is None  # nothing too old yet
+    assert row[10] == "bank_assets,btfp"  # no H.8 / BTFP rows in this raw layer at all
+
+
+def test_as_known_values_wait_for_the_release(built: Path) -> None:
+    # Wednesday 2025-11-19 data are released Thursday: on Wednesday the known value is last week's
+    known = dict(
+        query(
+            built,
+            "SELECT date, net_liquidity_known_bn FROM marts.liquidity_daily WHERE date BETWEEN '2025-11-19' AND '2025-11-20'",
+        )
+    )
+    assert known[dt.date(2025, 11, 19)] == pytest.approx(6580.462 - 955.826 - 1.129)
+    assert known[dt.date(2025, 11, 20)] == pytest.approx(6555.283 - 941.926 - 5.0)
+    # GDP for 2025Q3 is only known on 2025-12-23: signals still divide by 2025Q2 GDP
+    gdp = query(built, "SELECT gdp_bn FROM marts.liquidity_signals WHERE date = DATE '2025-11-19'")
+    assert gdp == [(30485.729,)]
+
+
+def test_weekly_value_goes_null_after_13_days_and_is_listed_as_stale(built: Path) -> None:
+    rows = dict(
+        (d, (v, s))
+        for d, v, s in query(
+            built,
+            "SELECT date, fed_total_assets_bn, stale_inputs FROM marts.liquidity_daily "
+            "WHERE date IN ('2025-12-02', '2025-12-03')",
+        )
+    )
+    assert rows[dt.date(2025, 12, 2)][0] == 6555.283  # 13 days old: still held
+    value, stale = rows[dt.date(2025, 12, 3)]
+    assert value is None  # 14 days old: NULL, never a guess
+    assert "fed_total_assets" in stale.split(",")
+
+
+def test_crypto_prefers_api_rows_and_chart_history(built: Path) -> None:
+    rows = query(
+        built,
+        "SELECT date, btc_price_usd, eth_price_usd, total_market_cap_usd, lag_days FROM marts.crypto_vs_liquidity ORDER BY date",
+    )
+    # 11-19: api over export, market_cap_chart over a /global snapshot; 11-20: last snapshot of the day
+    assert rows == [
+        (dt.date(2025, 11, 19), 92000.0, 3100.0, 3.20e12, 182),
+        (dt.date(2025, 11, 20), 91500.0, None, 3.15e12, 182),
+    ]
+
+
+def test_unit_drift_fails_the_catalog_band_test(tmp_path: Path) -> None:
+    """WTREGEN delivered in billions while the catalog says millions: the scaled TGA (0.94 'bn') is
+    outside the catalog band, and the build fails on the band test."""
+    path = empty_warehouse(tmp_path)
+    with warehouse.connect(path) as con:
+        fred(con, "WTREGEN", [("2025-11-19", 941.926, "2025-11-20")])
+    result = run_dbt(tmp_path, "build", "--select", "stg_catalog__series", "stg_fred__observations")
+    assert result.returncode != 0
+    assert "within_catalog_band_stg_fred__observations_value" in result.stdout

@@ -1,0 +1,261 @@
+"""End to end from the replay snapshots: raw row counts, incremental = fresh, and mart values
+traced by hand to lines of the snapshot files (read here with the plain csv module, not our parsers)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import json
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from tests.integration.conftest import replay
+
+pytestmark = pytest.mark.integration
+START = dt.date(2003, 1, 1)
+
+
+def fredgraph_value(cut: str, series: str, day: str) -> float:
+    """The value on `day` as written in fred/fredgraph/<series>.csv of snapshot `cut`."""
+    with (replay(cut) / "fred" / "fredgraph" / f"{series}.csv").open(newline="") as fh:
+        for row in csv.reader(fh):
+            if row[0] == day:
+                return float(row[1])
+    raise AssertionError(f"{series} has no {day} in {cut}")
+
+
+def non_missing_rows(path: Path, since: dt.date | None = START) -> int:
+    with path.open(newline="") as fh:
+        rows = list(csv.reader(fh))[1:]
+    return sum(
+        1
+        for r in rows
+        if r and r[1] not in ("", ".") and (since is None or dt.date.fromisoformat(r[0]) >= since)
+    )
+
+
+def query(data_dir: Path, sql: str, params: list | None = None, db: str = "serving.duckdb"):
+    con = duckdb.connect(str(data_dir / db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def one(data_dir: Path, sql: str, params: list | None = None, db: str = "serving.duckdb"):
+    rows = query(data_dir, sql, params, db)
+    assert len(rows) == 1, rows
+    return rows[0][0] if len(rows[0]) == 1 else rows[0]
+
+
+# --- raw layer ---------------------------------------------------------------------------------
+
+
+def test_raw_rows_per_fred_series_equal_non_missing_file_rows(fresh_dir):
+    folder = replay("2026-01-31") / "fred" / "fredgraph"
+    loaded = dict(
+        query(
+            fresh_dir,
+            "SELECT series_id, count(*) FROM raw.fred_observations GROUP BY 1",
+            db="warehouse.duckdb",
+        )
+    )
+    assert set(loaded) == {p.stem for p in folder.glob("*.csv")}
+    for path in folder.glob("*.csv"):
+        assert loaded[path.stem] == non_missing_rows(path), path.stem
+
+
+def test_incremental_adds_exactly_the_new_observations(incremental_dir, fresh_dir):
+    for table, key in [
+        ("raw.fred_observations", "series_id, observation_date"),
+        ("raw.fed_ddp_observations", "series_id, observation_date"),
+        ("raw.coingecko_market_chart", "coin_id, observation_date, origin"),
+        ("raw.coingecko_global", "origin, snapped_at"),
+    ]:
+        value = (
+            "value"
+            if "observations" in table
+            else ("price_usd" if "chart" in table else "total_market_cap_usd")
+        )
+        sql = f"SELECT {key}, {value}, known_on FROM {table} ORDER BY ALL"
+        inc = query(incremental_dir, sql, db="warehouse.duckdb")
+        fresh = query(fresh_dir, sql, db="warehouse.duckdb")
+        assert len(inc) == len(fresh), table
+        assert inc == fresh, table
+        dupes = one(
+            incremental_dir, f"SELECT count(*) - count(DISTINCT ({key})) FROM {table}", db="warehouse.duckdb"
+        )
+        assert dupes == 0, table
+
+
+def test_incremental_run_requested_a_window_not_full_history(incremental_dir):
+    # The second run asked FRED only for rows after the watermark minus the 35-day look-back.
+    rows = query(
+        incremental_dir,
+        "SELECT series, rows_in_payload FROM raw.load_log WHERE source = 'fred' "
+        "AND status = 'ok' ORDER BY loaded_at DESC, series LIMIT 10",
+        db="warehouse.duckdb",
+    )
+    # From 2025-11-19 minus 35 days to 2026-01-31 is 108 days: far below the full history (WALCL alone 1195 rows).
+    assert rows and all(n <= 110 for _, n in rows), rows
+
+
+# --- marts: incremental equals fresh ------------------------------------------------------------
+
+
+def table_digest(data_dir: Path, table: str) -> str:
+    rows = query(data_dir, f"SELECT * FROM {table} ORDER BY ALL")
+    return hashlib.sha256(json.dumps(rows, default=str).encode()).hexdigest()
+
+
+@pytest.mark.parametrize(
+    "table",
+    ["liquidity_daily", "crypto_vs_liquidity", "liquidity_lag_scan", "liquidity_signals", "reserve_adequacy"],
+)
+def test_marts_identical_incremental_vs_fresh(incremental_dir, fresh_dir, table):
+    assert table_digest(incremental_dir, table) == table_digest(fresh_dir, table)
+
+
+# --- marts: values traced to the snapshot files ---------------------------------------------------
+
+CUT = "2026-01-31"
+
+
+def daily(data_dir: Path, column: str, day: str):
+    return one(data_dir, f"SELECT {column} FROM liquidity_daily WHERE date = ?", [day])
+
+
+def test_fed_total_assets_in_billions_on_a_wednesday(fresh_dir):
+    walcl = fredgraph_value(CUT, "WALCL", "2025-11-19")  # 6555283 millions USD
+    assert daily(fresh_dir, "fed_total_assets_bn", "2025-11-19") == pytest.approx(walcl / 1000, abs=1e-9)
+
+
+def test_net_liquidity_on_a_wednesday(fresh_dir):
+    walcl = fredgraph_value(CUT, "WALCL", "2025-11-19") / 1000  # millions -> bn
+    tga = fredgraph_value(CUT, "WTREGEN", "2025-11-19") / 1000  # millions -> bn (week average)
+    rrp = fredgraph_value(CUT, "RRPONTSYD", "2025-11-19")  # already bn
+    assert daily(fresh_dir, "tga_bn", "2025-11-19") == pytest.approx(tga, abs=1e-9)
+    assert daily(fresh_dir, "on_rrp_bn", "2025-11-19") == pytest.approx(rrp, abs=1e-9)
+    assert daily(fresh_dir, "net_liquidity_bn", "2025-11-19") == pytest.approx(walcl - tga - rrp, abs=1e-6)
+
+
+def test_weekly_value_holds_until_next_observation(fresh_dir):
+    walcl = fredgraph_value(CUT, "WALCL", "2025-11-19") / 1000
+    assert daily(fresh_dir, "fed_total_assets_bn", "2025-11-25") == pytest.approx(walcl, abs=1e-9)
+
+
+def test_sofr_iorb_spread_in_basis_points(fresh_dir):
+    sofr = fredgraph_value(CUT, "SOFR", "2025-11-19")  # 3.91
+    iorb = fredgraph_value(CUT, "IORB", "2025-11-19")  # 3.90
+    assert daily(fresh_dir, "sofr_iorb_spread_bp", "2025-11-19") == pytest.approx(
+        (sofr - iorb) * 100, abs=1e-6
+    )
+
+
+def test_sofr_effr_spread_in_basis_points(fresh_dir):
+    sofr = fredgraph_value(CUT, "SOFR", "2025-11-19")
+    effr = fredgraph_value(CUT, "EFFR", "2025-11-19")
+    assert daily(fresh_dir, "sofr_effr_spread_bp", "2025-11-19") == pytest.approx(
+        (sofr - effr) * 100, abs=1e-6
+    )
+
+
+def test_daily_rate_carried_over_a_weekend(fresh_dir):
+    friday = fredgraph_value(CUT, "SOFR", "2025-11-21")
+    assert daily(fresh_dir, "sofr_pct", "2025-11-23") == pytest.approx(friday)
+
+
+def test_reserves_to_gdp_uses_latest_gdp_published_by_that_date(fresh_dir):
+    # 2025Q3 GDP (dated 2025-07-01) was first published on 2025-12-23 (shutdown delay): before that
+    # the latest known quarter is 2025Q2 (dated 2025-04-01).
+    reserves = fredgraph_value(CUT, "WRESBAL", "2025-11-19") / 1000
+    gdp_q2 = fredgraph_value(CUT, "GDP", "2025-04-01")
+    gdp_q3 = fredgraph_value(CUT, "GDP", "2025-07-01")
+    assert daily(fresh_dir, "gdp_bn", "2025-11-19") == pytest.approx(gdp_q2)
+    assert daily(fresh_dir, "reserves_to_gdp_pct", "2025-11-19") == pytest.approx(
+        100 * reserves / gdp_q2, rel=1e-6
+    )
+    assert daily(fresh_dir, "gdp_bn", "2025-12-22") == pytest.approx(gdp_q2)
+    assert daily(fresh_dir, "gdp_bn", "2025-12-23") == pytest.approx(gdp_q3)
+
+
+def test_btfp_from_h41(fresh_dir):
+    # fed_ddp/H41.csv, column RESPPALDK_N.WW, row 2023-03-22: 53669 (Multiplier 1000000) = 53.669 bn
+    assert daily(fresh_dir, "btfp_bn", "2023-03-22") == pytest.approx(53.669, abs=1e-9)
+    assert daily(fresh_dir, "btfp_bn", "2023-03-15") == pytest.approx(11.943, abs=1e-9)
+
+
+def test_tlaacbw027sbog_stale_after_its_maximum_staleness(fresh_dir):
+    # TLAACBW027SBOG ends 2021-12-29 (old-format file); weekly max staleness is 13 days.
+    last = one(
+        fresh_dir,
+        "SELECT max(observation_date) FROM raw.fred_observations WHERE series_id = 'TLAACBW027SBOG'",
+        db="warehouse.duckdb",
+    )
+    assert last == dt.date(2021, 12, 29)
+    # H.8 B1151NCBD (to 2023-04-26) is fresher from then on; after its own staleness, bank assets are NULL.
+    assert daily(fresh_dir, "bank_assets_bn", "2023-05-09") is not None
+    assert daily(fresh_dir, "bank_assets_bn", "2023-05-10") is None
+    assert daily(fresh_dir, "reserve_regime", "2023-05-10") is None
+
+
+def test_crypto_net_liquidity_is_release_aware(fresh_dir):
+    # Wednesday 2025-11-19: that day's WALCL is released Thursday 2025-11-20, so the value known at the
+    # end of 2025-11-19 uses WALCL/WTREGEN of 2025-11-12 and the same-day ON RRP.
+    walcl_prev = fredgraph_value(CUT, "WALCL", "2025-11-12") / 1000
+    tga_prev = fredgraph_value(CUT, "WTREGEN", "2025-11-12") / 1000
+    rrp = fredgraph_value(CUT, "RRPONTSYD", "2025-11-19")
+    known = one(fresh_dir, "SELECT net_liquidity_bn FROM crypto_vs_liquidity WHERE date = '2025-11-19'")
+    assert known == pytest.approx(walcl_prev - tga_prev - rrp, abs=1e-6)
+    walcl = fredgraph_value(CUT, "WALCL", "2025-11-19") / 1000
+    tga = fredgraph_value(CUT, "WTREGEN", "2025-11-19") / 1000
+    rrp_thu = fredgraph_value(CUT, "RRPONTSYD", "2025-11-20")
+    thursday = one(fresh_dir, "SELECT net_liquidity_bn FROM crypto_vs_liquidity WHERE date = '2025-11-20'")
+    assert thursday == pytest.approx(walcl - tga - rrp_thu, abs=1e-6)
+
+
+def test_crypto_prices_from_coingecko(fresh_dir):
+    with (replay(CUT) / "coingecko" / "export" / "bitcoin-usd-max.csv").open(newline="") as fh:
+        row = next(r for r in csv.reader(fh) if r[0].startswith("2025-11-19"))
+    price, cap = float(row[1]), float(row[2])
+    got = one(
+        fresh_dir,
+        "SELECT btc_price_usd, btc_market_cap_usd, lag_days FROM crypto_vs_liquidity "
+        "WHERE date = '2025-11-19'",
+    )
+    assert got[0] == pytest.approx(price) and got[1] == pytest.approx(cap) and got[2] == 182
+
+
+def test_lagged_net_liquidity_is_the_known_value_lag_days_earlier(fresh_dir):
+    rows = query(
+        fresh_dir,
+        "SELECT a.net_liquidity_lagged_bn, b.net_liquidity_bn FROM crypto_vs_liquidity a "
+        "JOIN crypto_vs_liquidity b ON b.date = a.date - INTERVAL (a.lag_days) DAY "
+        "WHERE a.date = '2025-11-19'",
+    )
+    assert rows and rows[0][0] == pytest.approx(rows[0][1])
+
+
+def test_total_market_cap_null_where_no_source_covers_the_day(fresh_dir):
+    assert (
+        one(fresh_dir, "SELECT total_market_cap_usd FROM crypto_vs_liquidity WHERE date = '2025-08-14'")
+        is not None
+    )
+    assert (
+        one(fresh_dir, "SELECT total_market_cap_usd FROM crypto_vs_liquidity WHERE date = '2025-11-19'")
+        is None
+    )
+
+
+def test_serving_has_every_mart_and_is_readable_read_only(fresh_dir):
+    tables = {r[0] for r in query(fresh_dir, "SELECT table_name FROM information_schema.tables")}
+    assert {
+        "liquidity_daily",
+        "crypto_vs_liquidity",
+        "liquidity_lag_scan",
+        "liquidity_signals",
+        "reserve_adequacy",
+    } <= tables

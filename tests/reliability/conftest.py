@@ -1,0 +1,117 @@
+"""Local HTTP servers (127.0.0.1 only) and a small harness that points every source at them.
+
+- `router`: a threaded pytest-httpserver instance (one per session) whose single catch-all handler
+  answers from a per-test routing table and records every request it receives.
+- `raw_server`: a socket server for what an HTTP framework will not send (a body shorter than its
+  Content-Length).
+- `harness`: the source URL constants monkeypatched to the local server, a temporary data dir and
+  warehouse, and a LoadContext with a fast LiveTransport.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import socket
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from pytest_httpserver import HTTPServer
+from reliability_support import Harness, LiveTransport, RawServer, Router, fast_transport
+
+from ingest.transport import RedactingFilter
+
+ENV = (
+    "FRED_API_KEY",
+    "COINGECKO_API_KEY",
+    "COINGECKO_PLAN",
+    "LIQUIDITY_DATA_DIR",
+    "LIQUIDITY_REPLAY_DIR",
+    "LIQUIDITY_START",
+    "LIQUIDITY_COINS",
+    "LIQUIDITY_DDP_PACKAGE_H41",
+    "LIQUIDITY_DDP_PACKAGE_H8",
+)
+LOGGERS = ("", "urllib3", "urllib3.connectionpool", "requests", "ingest.transport", "ingest.load")
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch: pytest.MonkeyPatch):
+    """Never use a developer's real keys, data dir or replay setting."""
+    for name in ENV:
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(autouse=True)
+def _restore_logging():
+    """`install_log_redaction` mutates global loggers (filters, urllib3 level): undo it after a test."""
+    saved = {name: (logging.getLogger(name).level, list(logging.getLogger(name).filters)) for name in LOGGERS}
+    yield
+    for name, (level, filters) in saved.items():
+        logger = logging.getLogger(name)
+        logger.setLevel(level)
+        logger.filters[:] = filters
+        for handler in logger.handlers:
+            handler.filters[:] = [f for f in handler.filters if not isinstance(f, RedactingFilter)]
+
+
+@pytest.fixture(scope="session")
+def _http_server() -> Iterator[tuple[HTTPServer, Router]]:
+    server = HTTPServer(host="127.0.0.1", port=0, threaded=True)
+    server.start()
+    router = Router(server.url_for("/"))
+    server.expect_request(re.compile(".*")).respond_with_handler(router)
+    yield server, router
+    router.release.set()
+    server.clear()
+    server.stop()
+
+
+@pytest.fixture
+def router(_http_server) -> Iterator[Router]:
+    server, router = _http_server
+    router.reset()
+    router.release = threading.Event()
+    yield router
+    router.release.set()  # let any hanging handler return
+    errors = list(server.handler_errors)
+    server.handler_errors.clear()
+    assert not errors, f"local server handler errors: {errors}"
+
+
+@pytest.fixture
+def raw_server() -> Iterator[Callable[..., RawServer]]:
+    servers: list[RawServer] = []
+
+    def start(respond: Callable[[int], bytes], max_connections: int = 10) -> RawServer:
+        servers.append(RawServer(respond, max_connections))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.close()
+
+
+@pytest.fixture
+def closed_port_url() -> str:
+    """A loopback URL nobody listens on (connection refused)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+@pytest.fixture
+def make_transport(tmp_path: Path) -> Callable[..., LiveTransport]:
+    def make(landing: Path | None | str = "default", **options) -> LiveTransport:
+        root = tmp_path / "landing" if landing == "default" else landing
+        return fast_transport(root, **options)
+
+    return make
+
+
+@pytest.fixture
+def harness(router, tmp_path, monkeypatch, wire) -> Harness:
+    return Harness(router, tmp_path, monkeypatch, wire)

@@ -1,0 +1,137 @@
+"""The raw DuckDB layer: DDL, idempotent upserts with revisions, watermarks, load log, rollback."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+from pathlib import Path
+
+import duckdb
+import filelock
+import pandas as pd
+import pytest
+
+from ingest import warehouse
+
+D = dt.date.fromisoformat
+T0 = dt.datetime(2026, 1, 30, 12, 0)
+T1 = dt.datetime(2026, 1, 31, 12, 0)
+
+
+def fred_frame(values: dict[str, float], fetched_at: dt.datetime = T0, sha: str = "a" * 64) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "series_id": "WALCL",
+            "observation_date": [D(d) for d in values],
+            "value": list(values.values()),
+            "known_on": [D(d) + dt.timedelta(days=1) for d in values],
+            "fetched_at": fetched_at,
+            "source_url": "https://fred.stlouisfed.org/graph/fredgraph.csv?id=WALCL",
+            "payload_sha256": sha,
+        }
+    )
+
+
+@pytest.fixture
+def con(tmp_path: Path):
+    with warehouse.connect(tmp_path / "warehouse.duckdb") as connection:
+        yield connection
+
+
+def rows(con, sql="SELECT observation_date, value, previous_value, updated_at FROM raw.fred_observations "
+         "ORDER BY 1"):
+    return con.execute(sql).fetchall()
+
+
+def test_connect_creates_every_raw_table(con):
+    tables = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()}
+    assert {"fred_observations", "fed_ddp_observations", "coingecko_market_chart", "coingecko_global",
+            "load_log"} <= tables
+    assert warehouse.write_catalog(con) == con.execute("SELECT count(*) FROM raw.series_catalog").fetchone()[0]
+
+
+def test_upsert_insert_then_rerun_is_a_no_op(con):
+    frame = fred_frame({"2026-01-21": 6584580.0, "2026-01-28": 6587568.0})
+    assert warehouse.upsert(con, warehouse.FRED, frame) == warehouse.UpsertResult(2, 2, 0)
+    before = rows(con)
+    assert warehouse.upsert(con, warehouse.FRED, fred_frame({"2026-01-21": 6584580.0, "2026-01-28": 6587568.0},
+                                                            fetched_at=T1)) == warehouse.UpsertResult(2, 0, 0)
+    assert rows(con) == before
+
+
+def test_upsert_revision_keeps_previous_value(con):
+    warehouse.upsert(con, warehouse.FRED, fred_frame({"2026-01-21": 6584580.0}))
+    result = warehouse.upsert(con, warehouse.FRED, fred_frame({"2026-01-21": 6584999.0, "2026-01-28": 1.0},
+                                                              fetched_at=T1, sha="b" * 64))
+    assert result == warehouse.UpsertResult(2, 1, 1)
+    revised = con.execute(
+        "SELECT value, previous_value, fetched_at, updated_at, payload_sha256 FROM raw.fred_observations "
+        "WHERE observation_date = DATE '2026-01-21'").fetchone()
+    assert revised == (6584999.0, 6584580.0, T0, T1, "b" * 64)
+
+
+def test_upsert_duplicate_keys_rejected_and_nothing_written(con):
+    frame = pd.concat([fred_frame({"2026-01-21": 1.0}), fred_frame({"2026-01-21": 2.0})], ignore_index=True)
+    with pytest.raises(ValueError, match="duplicate keys in one load"):
+        warehouse.upsert(con, warehouse.FRED, frame)
+    assert rows(con) == []
+
+
+def test_upsert_failure_rolls_back(con):
+    warehouse.upsert(con, warehouse.FRED, fred_frame({"2026-01-14": 6581700.0}))
+    before = rows(con)
+    bad = fred_frame({"2026-01-21": 6584580.0, "2026-01-28": 6587568.0})
+    bad["known_on"] = [D("2026-01-22"), None]  # NOT NULL violation on the second row
+    with pytest.raises(duckdb.Error):
+        warehouse.upsert(con, warehouse.FRED, bad)
+    assert rows(con) == before
+
+
+def test_upsert_empty_frame(con):
+    assert warehouse.upsert(con, warehouse.FRED, fred_frame({})) == warehouse.UpsertResult(0, 0, 0)
+
+
+def test_market_chart_nullable_values_compare_as_distinct(con):
+    frame = pd.DataFrame({
+        "coin_id": "bitcoin", "observation_date": [D("2026-01-31")], "origin": "api",
+        "snapped_at": [dt.datetime(2026, 1, 31)], "price_usd": [84141.7], "market_cap_usd": [None],
+        "total_volume_usd": [1.0], "known_on": [D("2026-01-31")], "fetched_at": T0,
+        "source_url": "u", "payload_sha256": "c" * 64,
+    })
+    assert warehouse.upsert(con, warehouse.MARKET_CHART, frame).inserted == 1
+    assert warehouse.upsert(con, warehouse.MARKET_CHART, frame) == warehouse.UpsertResult(1, 0, 0)  # NULL == NULL
+    frame["market_cap_usd"] = [1680807873673.8472]
+    assert warehouse.upsert(con, warehouse.MARKET_CHART, frame).updated == 1
+
+
+def test_watermark_and_load_log(con):
+    assert warehouse.watermark(con, warehouse.FRED, {"series_id": "WALCL"}) is None
+    warehouse.upsert(con, warehouse.FRED, fred_frame({"2026-01-21": 1.0, "2026-01-28": 2.0}))
+    assert warehouse.watermark(con, warehouse.FRED, {"series_id": "WALCL"}) == D("2026-01-28")
+    assert warehouse.watermark(con, warehouse.FRED, {"series_id": "WTREGEN"}) is None
+    warehouse.log_load(con, run_id="r1", source="fred", series="WALCL", loaded_at=T0, mode="live", url="u",
+                       status="ok", rows_in_payload=2, inserted=2, updated=0, bytes=10, message="")
+    assert con.execute("SELECT run_id, status, inserted FROM raw.load_log").fetchall() == [("r1", "ok", 2)]
+
+
+def test_writer_lock_is_next_to_the_database_and_excludes_other_writers(tmp_path: Path):
+    db = tmp_path / "w.duckdb"
+    lock = warehouse.writer_lock(db, timeout=1)
+    assert lock.lock_file == str(db) + ".lock"
+    outcome: list[str] = []
+
+    def other_writer() -> None:
+        try:
+            with warehouse.connect(db, lock_timeout=0.2):
+                outcome.append("opened")
+        except filelock.Timeout:
+            outcome.append("queued")
+
+    with lock:
+        worker = threading.Thread(target=other_writer)
+        worker.start()
+        worker.join(timeout=10)
+    assert outcome == ["queued"]
+    with warehouse.connect(db, lock_timeout=1):  # free again once released
+        pass
