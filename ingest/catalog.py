@@ -3,13 +3,15 @@
 Each row gives the source, id, expected units, the scale to the target unit (USD billions or
 percent), cadence, dating convention, release rule, maximum staleness, whether it is required,
 a magnitude band (in target units) used by unit-drift checks, and for DDP series the FRED series
-they must equal exactly (cross-source reconciliation). Adding a FRED series is one
+they must equal exactly (cross-source reconciliation), and the date a series begins at its source
+(a later run re-requests full history while the loaded history starts later than that). Adding a FRED series is one
 line in that file.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime as dt
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -43,6 +45,7 @@ class Series:
     min_value: float
     max_value: float
     reconciles_with: str  # FRED series this DDP series must equal exactly (millions USD), or ''
+    first_observation: dt.date | None  # the source's first date; None: not tracked (no history backfill)
 
 
 def _parse_row(row: dict[str, str], line: int) -> Series:
@@ -64,6 +67,7 @@ def _parse_row(row: dict[str, str], line: int) -> Series:
             min_value=float(row["min_value"]),
             max_value=float(row["max_value"]),
             reconciles_with=row.get("reconciles_with", "").strip(),
+            first_observation=dt.date.fromisoformat(row["first_observation"]) if row.get("first_observation") else None,
         )
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{CATALOG_PATH.name} line {line}: {exc}") from exc

@@ -69,6 +69,10 @@ class SourceLoad:
             raise SourceError(self.source, None, f"{len(failed)} series failed: {lines}")
 
 
+# How late after the expected first date the first observation may fall (weekends, holidays, weekly dating).
+HISTORY_TOLERANCE = {"daily": dt.timedelta(days=6), "weekly": dt.timedelta(days=7), "quarterly": dt.timedelta(days=92)}
+
+
 @dataclasses.dataclass(frozen=True)
 class LoadContext:
     con: duckdb.DuckDBPyConnection
@@ -78,6 +82,19 @@ class LoadContext:
     keys: settings.ApiKeys
     start: dt.date
     lookback_days: int = settings.LOOKBACK_DAYS
+
+    def series_window(
+        self, series: catalog.Series, first: dt.date | None, last: dt.date | None
+    ) -> tuple[dt.date, str]:
+        """Where to start asking: full history on a first run or while the loaded history begins later
+        than the source's (catalog `first_observation`); else the watermark minus the look-back."""
+        if last is None:
+            return self.start, ""
+        if series.first_observation is not None:
+            expected = max(self.start, series.first_observation)
+            if first > expected + HISTORY_TOLERANCE[series.cadence]:
+                return self.start, f"history backfill: loaded history began {first}, the source's on {expected}"
+        return self.window_start(last), ""
 
     def window_start(self, last_loaded: dt.date | None) -> dt.date:
         if last_loaded is None:
@@ -194,11 +211,13 @@ def load_fred(ctx: LoadContext, series_ids: list[str] | None = None) -> SourceLo
     for series in wanted:
 
         def work(series=series) -> SeriesLoad:
-            last = warehouse.watermark(ctx.con, warehouse.FRED, {"series_id": series.series_id})
-            start = ctx.window_start(last)
+            first, last = warehouse.loaded_range(ctx.con, warehouse.FRED, {"series_id": series.series_id})
+            start, note = ctx.series_window(series, first, last)
             frame, responses = fred.fetch(ctx.transport, series, start, None, ctx.keys.fred)
             frame = _provenance(frame, responses, series.release_rule, series.series_id)
-            return _observation_load(ctx, warehouse.FRED, "fred", series.series_id, frame, responses)
+            loaded = _observation_load(ctx, warehouse.FRED, "fred", series.series_id, frame, responses)
+            loaded.message = note
+            return loaded
 
         _run_series(ctx, result, "fred", series.series_id, series.required, work)
     return _finish(ctx, result, started, req0, bytes0)

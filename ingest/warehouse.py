@@ -150,8 +150,9 @@ def connect(
 
 
 def writer_lock(path: Path, timeout: float = 600) -> filelock.FileLock:
-    """The single-writer lock for a DuckDB file; re-entrant within one process."""
-    return filelock.FileLock(str(path) + ".lock", timeout=timeout)
+    """The single-writer lock for a DuckDB file; re-entrant within one process (one lock object per
+    path, `is_singleton`), exclusive across processes."""
+    return filelock.FileLock(str(Path(path).resolve()) + ".lock", timeout=timeout, is_singleton=True)
 
 
 def write_catalog(con: duckdb.DuckDBPyConnection) -> int:
@@ -217,13 +218,19 @@ def upsert(con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame)
     return UpsertResult(len(frame), counts.get("insert", 0), counts.get("update", 0))
 
 
-def watermark(con: duckdb.DuckDBPyConnection, spec: TableSpec, where: dict[str, str]):
-    """Last loaded observation_date for the rows matching `where` (None if nothing loaded)."""
+def loaded_range(con: duckdb.DuckDBPyConnection, spec: TableSpec, where: dict[str, str]):
+    """(first, last) loaded observation_date for the rows matching `where`; (None, None) if nothing loaded."""
     clause = " AND ".join(f"{k} = ?" for k in where) or "TRUE"
     row = con.execute(
-        f"SELECT max(observation_date) FROM {spec.name} WHERE {clause}", list(where.values())
+        f"SELECT min(observation_date), max(observation_date) FROM {spec.name} WHERE {clause}",
+        list(where.values()),
     ).fetchone()
-    return row[0] if row else None
+    return (row[0], row[1]) if row else (None, None)
+
+
+def watermark(con: duckdb.DuckDBPyConnection, spec: TableSpec, where: dict[str, str]):
+    """Last loaded observation_date for the rows matching `where` (None if nothing loaded)."""
+    return loaded_range(con, spec, where)[1]
 
 
 def log_load(con: duckdb.DuckDBPyConnection, **entry) -> None:

@@ -23,20 +23,26 @@ class WarehouseResource(DuckDBResource):
 
     Every connection first takes `<warehouse>.lock` (a file lock), so a manual materialization in
     the UI and a scheduled run queue for the file instead of failing on DuckDB's own lock. Nothing
-    is opened until an asset asks for a connection.
+    is opened until an asset asks for a connection. An empty `database` means
+    `$LIQUIDITY_DATA_DIR/warehouse.duckdb`, resolved when the run starts, not when the code loads.
     """
 
+    database: str = Field(default="", description="DuckDB file; empty: $LIQUIDITY_DATA_DIR/warehouse.duckdb")
     lock_timeout_seconds: float = Field(default=900.0, description="How long a writer waits for the lock.")
+
+    @property
+    def path(self) -> Path:
+        return Path(self.database) if self.database else settings.warehouse_path()
 
     @contextlib.contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.connect(Path(self.database), lock_timeout=self.lock_timeout_seconds) as con:
+        with warehouse.connect(self.path, lock_timeout=self.lock_timeout_seconds) as con:
             yield con
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
-        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
-        with warehouse.writer_lock(Path(self.database), timeout=self.lock_timeout_seconds):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with warehouse.writer_lock(self.path, timeout=self.lock_timeout_seconds):
             yield
 
 
@@ -72,9 +78,9 @@ def _env(name: str) -> EnvVar | None:
 
 
 def build_resources() -> dict:
-    """Read settings (paths only; nothing is opened) when the code location loads."""
+    """Resources for the code location; nothing is opened and no path is fixed at load time."""
     return {
-        "warehouse": WarehouseResource(database=str(settings.warehouse_path())),
+        "warehouse": WarehouseResource(),
         "sources": SourcesResource(
             fred_api_key=_env("FRED_API_KEY"),
             coingecko_api_key=_env("COINGECKO_API_KEY"),

@@ -282,8 +282,8 @@ FRED_API_ERROR = json.dumps(
     }
 ).encode()
 HTML_ERROR_PAGE = (
-    b"<!DOCTYPE html PUBLIC \"-//W3C//DTD XHTML 1.0 Transitional//EN\">\r\n"
-    b"<html xmlns=\"http://www.w3.org/1999/xhtml\">\r\n<head><title>Data Download Program - Error</title>"
+    b'<!DOCTYPE html PUBLIC "-//W3C//DTD XHTML 1.0 Transitional//EN">\r\n'
+    b'<html xmlns="http://www.w3.org/1999/xhtml">\r\n<head><title>Data Download Program - Error</title>'
     b"</head>\r\n<body><h1>An error has occurred</h1><p>The requested package could not be found.</p>"
     b"</body>\r\n</html>\r\n"
 )

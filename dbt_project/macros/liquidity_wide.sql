@@ -8,7 +8,8 @@
                                   WTREGEN week average minus ON RRP daily)
     sofr_iorb_spread_bp         = round((sofr_pct - iorb_pct) * 100, 2)
     sofr_effr_spread_bp         = round((sofr_pct - effr_pct) * 100, 2)
-    reserves_to_gdp_pct         = round(reserves_bn / gdp_bn * 100, 4)   (GDP is SAAR)
+    reserves_to_gdp_pct         = round(reserves_bn / gdp_bn * 100, 4)   (GDP is SAAR, always the latest
+                                  quarter published by that day, in both views)
     bank_assets_bn              = the fresher of FRED TLAACBW027SBOG (H.8 SA) and DDP B1151NCBD (H.8 NSA)
                                   by observation date; FRED wins a tie; bank_assets_source says which
     reserves_to_bank_assets_pct = round(reserves_bn / bank_assets_bn * 100, 4)
@@ -33,6 +34,10 @@
     'bank_assets_h8': 'bank_assets_h8_bn',
     'standing_repo': 'standing_repo_bn',
 } -%}
+{#- GDP is dated at its quarter's start and published about a month after the quarter ends: an
+    observation-date fill would use it up to seven months before anyone knew it. In both views it
+    holds from its publication (as-known) until the next quarter is published. -#}
+{%- set always_known = ['gdp'] -%}
 {%- set tracked = ['btfp', 'effr', 'fed_total_assets', 'gdp', 'iorb', 'on_rrp', 'reserves', 'sofr', 'tga'] -%}
 with long as (
     select * from {{ ref('int_series_daily') }}
@@ -43,9 +48,10 @@ pivoted as (
     select
         date_day,
         {%- for concept, column in columns.items() %}
-        max(case when concept = '{{ concept }}' then {{ view }}_value end) as {{ column }},
-        max(case when concept = '{{ concept }}' then {{ view }}_observation_date end) as {{ concept }}_observation_date,
-        coalesce(max(case when concept = '{{ concept }}' then {{ view }}_status end), 'missing') as {{ concept }}_status
+        {%- set v = 'known' if concept in always_known else view %}
+        max(case when concept = '{{ concept }}' then {{ v }}_value end) as {{ column }},
+        max(case when concept = '{{ concept }}' then {{ v }}_observation_date end) as {{ concept }}_observation_date,
+        coalesce(max(case when concept = '{{ concept }}' then {{ v }}_status end), 'missing') as {{ concept }}_status
         {{- "," if not loop.last }}
         {%- endfor %}
     from long

@@ -56,7 +56,7 @@ def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     tables = [key.path[-1] for key in mart_keys()]
     target = settings.serving_path()
     with warehouse.writer_lock():
-        counts = publish(Path(warehouse.database), target, tables)
+        counts = publish(warehouse.path, target, tables)
     context.log.info("published %s to %s", ", ".join(f"{t}={n}" for t, n in counts.items()), target)
     return dg.MaterializeResult(
         metadata={

@@ -153,8 +153,9 @@ def test_net_liquidity_spreads_and_ratios_by_hand(built: Path) -> None:
     assert row[3] == pytest.approx(6555.283 - 941.926 - 1.129, abs=1e-9)  # 5612.228
     assert row[4] == 1.0  # SOFR 3.91 - IORB 3.90
     assert row[5] == 3.0  # SOFR 3.91 - EFFR 3.88
-    assert row[6] == round(2888.643 / 31098.027 * 100, 4)  # observation-date view: Q3 GDP from 2025-07-01
-    assert row[7] == 31098.027
+    # GDP is always the latest quarter published by that day: 2025Q3 (dated 2025-07-01) only from 2025-12-23
+    assert row[6] == round(2888.643 / 30485.729 * 100, 4)
+    assert row[7] == 30485.729
     assert row[8] == "qt2_slow"
     assert row[9] is None  # nothing too old yet
     assert row[10] == "bank_assets,btfp"  # no H.8 / BTFP rows in this raw layer at all

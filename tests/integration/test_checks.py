@@ -29,7 +29,7 @@ def load_raw(monkeypatch, data_dir: Path, snapshot: Path):
 
 def edit_line(path: Path, startswith: str, transform) -> None:
     newline = "\r\n" if b"\r\n" in path.read_bytes() else "\n"
-    lines = path.read_text().split(newline)
+    lines = path.read_bytes().decode().split(newline)
     hits = [i for i, line in enumerate(lines) if line.startswith(startswith)]
     assert len(hits) == 1, (path, startswith)
     replacement = transform(lines[hits[0]])
@@ -37,7 +37,7 @@ def edit_line(path: Path, startswith: str, transform) -> None:
         del lines[hits[0]]
     else:
         lines[hits[0]] = replacement
-    path.write_text(newline.join(lines))
+    path.write_bytes(newline.join(lines).encode())
 
 
 def test_clean_snapshot_passes_every_blocking_rule(tmp_path, monkeypatch):
@@ -85,7 +85,7 @@ def test_deleted_wednesday_fails_continuity(tmp_path, monkeypatch):
 def test_ddp_week_average_changed_by_one_fails_reconciliation(tmp_path, monkeypatch):
     def edit(root: Path):
         path = root / "fed_ddp/H41.csv"
-        header = path.read_text().split("\r\n")[5].split(",")
+        header = path.read_bytes().decode().split("\r\n")[5].split(",")
         col = [c.strip('"') for c in header].index("RESPPLLDT_XAW_N.WW")
 
         def bump(line: str) -> str:

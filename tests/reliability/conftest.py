@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
-from reliability_support import Harness, LiveTransport, RawServer, Router, fast_transport
+from reliability_support import Harness, RawServer, Router, fast_transport
 
-from ingest.transport import RedactingFilter
+from ingest.transport import LiveTransport, RedactingFilter
 
 ENV = (
     "FRED_API_KEY",

@@ -128,8 +128,13 @@ class RawServer:
 
 def fast_transport(landing: Path | None, **options) -> LiveTransport:
     """LiveTransport with tiny backoff and no per-host interval, so failure paths take milliseconds."""
-    settings_ = {"timeout": 2.0, "attempts": 3, "backoff": 0.01, "max_backoff": 0.05,
-                 "rate_limiter": HostRateLimiter({})}
+    settings_ = {
+        "timeout": 2.0,
+        "attempts": 3,
+        "backoff": 0.01,
+        "max_backoff": 0.05,
+        "rate_limiter": HostRateLimiter({}),
+    }
     settings_.update(options)
     return LiveTransport(landing, **settings_)
 
@@ -167,9 +172,20 @@ class Harness:
         cut = {1: 3, 2: 5}[version]
         for series_id, rows in (("WALCL", w.WALCL_ROWS), ("WTREGEN", w.WTREGEN_ROWS)):
             if api_key:
-                r.set(FRED_SERIES, series_id, Reply(body=w.fred_api_series(series_id, "Millions of U.S. Dollars")))
-                r.set(FRED_OBS, series_id, Reply(body=w.fred_api_observations(
-                    [(d, v + ".0000000000" if "." not in v else v) for d, v in rows[:cut]])))
+                r.set(
+                    FRED_SERIES,
+                    series_id,
+                    Reply(body=w.fred_api_series(series_id, "Millions of U.S. Dollars")),
+                )
+                r.set(
+                    FRED_OBS,
+                    series_id,
+                    Reply(
+                        body=w.fred_api_observations(
+                            [(d, v + ".0000000000" if "." not in v else v) for d, v in rows[:cut]]
+                        )
+                    ),
+                )
             else:
                 r.set(FREDGRAPH, series_id, Reply(body=w.fredgraph(series_id, rows[:cut])))
         ddp_cut = {1: 3, 2: 4}[version]
@@ -192,7 +208,9 @@ class Harness:
             start=dt.date(2003, 1, 1),
         )
 
-    def run(self, transport, fred_key: str | None = None, run_id: str = "run") -> dict[tuple[str, str], load.SeriesLoad]:
+    def run(
+        self, transport, fred_key: str | None = None, run_id: str = "run"
+    ) -> dict[tuple[str, str], load.SeriesLoad]:
         """One pass of every loader (FRED limited to WALCL and WTREGEN, CoinGecko to bitcoin)."""
         results: dict[tuple[str, str], load.SeriesLoad] = {}
         with warehouse.connect(self.db) as con:

@@ -20,7 +20,10 @@ from ingest.errors import PayloadError
 from ingest.transport import ReplayTransport, Request
 
 TARGET_ROWS = {
-    ("fred", "WALCL"): "SELECT * FROM raw.fred_observations WHERE series_id = 'WALCL' ORDER BY observation_date",
+    (
+        "fred",
+        "WALCL",
+    ): "SELECT * FROM raw.fred_observations WHERE series_id = 'WALCL' ORDER BY observation_date",
     ("fed_ddp", "H41"): "SELECT * FROM raw.fed_ddp_observations WHERE release = 'H41' ORDER BY series_id, "
     "observation_date",
     ("coingecko", "bitcoin"): "SELECT * FROM raw.coingecko_market_chart WHERE coin_id = 'bitcoin' "
@@ -61,69 +64,174 @@ CASES = [
     Case(
         "429-then-success",
         ("fred", "WALCL"),
-        lambda h: h.router.set(FREDGRAPH, "WALCL", Reply(429, b"Too Many Requests"),
-                               Reply(429, b"", {"Retry-After": "0"}), Reply(200, walcl_body(h))),
+        lambda h: h.router.set(
+            FREDGRAPH,
+            "WALCL",
+            Reply(429, b"Too Many Requests"),
+            Reply(429, b"", {"Retry-After": "0"}),
+            Reply(200, walcl_body(h)),
+        ),
         hits=3,
     ),
-    Case("500-three-times", ("fred", "WALCL"), set_walcl(Reply(500, b"Internal Server Error")),
-         ("HTTP 500 from http://127.0.0.1:", "still failing after 3 attempts"), hits=3),
-    Case("timeout", ("fred", "WALCL"), set_walcl(Reply(hang=True)),
-         ("no response within 0.3s (timeout)", "still failing after 2 attempts"),
-         transport={"timeout": 0.3, "attempts": 2}, hits=2),
-    Case("truncated-csv", ("fred", "WALCL"), lambda h: h.router.set(FREDGRAPH, "WALCL", Reply(200, walcl_body(h)[:-5])),
-         ("CSV body does not end with a newline: truncated download",)),
-    Case("html-200-fredgraph", ("fred", "WALCL"), lambda h: h.router.set(FREDGRAPH, "WALCL",
-                                                                           Reply(200, h.wire.HTML_ERROR_PAGE)),
-         ("received an HTML page instead of data",)),
-    Case("html-200-ddp", ("fed_ddp", "H41"), lambda h: h.router.set(DDP, "H41", Reply(200, h.wire.HTML_ERROR_PAGE)),
-         ("received an HTML page instead of data",)),
-    Case("header-names-another-series", ("fred", "WALCL"),
-         lambda h: h.router.set(FREDGRAPH, "WALCL", Reply(200, walcl_body(h, series_id="WRESBAL"))),
-         ("CSV header names series 'WRESBAL', not 'WALCL'",)),
-    Case("fred-api-error-code-400", ("fred", "WALCL"),
-         lambda h: h.router.set(FRED_OBS, "WALCL", Reply(400, json.dumps(
-             {"error_code": 400, "error_message": "Bad Request.  Variable observation_start is not a valid date."}
-         ).encode())),
-         ("HTTP 400 from", "FRED error 400: Bad Request.  Variable observation_start is not a valid date."),
-         api_key=True, hits=1),
-    Case("fred-api-error-code-in-200", ("fred", "WALCL"),
-         lambda h: h.router.set(FRED_OBS, "WALCL", Reply(200, json.dumps(
-             {"error_code": 500, "error_message": "Internal Server Error."}).encode())),
-         ("FRED error 500: Internal Server Error.",), api_key=True),
-    Case("coingecko-10012", ("coingecko", "bitcoin"),
-         lambda h: h.router.set(f"{CG}/coins/bitcoin/market_chart", None, Reply(401, h.wire.CG_ERROR_10012)),
-         ("HTTP 401 from", "CoinGecko error 10012", "at most the last 365 days"), hits=1),
-    Case("coingecko-10012-in-200", ("coingecko", "bitcoin"),
-         lambda h: h.router.set(f"{CG}/coins/bitcoin/market_chart", None, Reply(200, h.wire.CG_ERROR_10012)),
-         ("CoinGecko error 10012",)),
-    Case("ddp-missing-multiplier", ("fed_ddp", "H41"),
-         lambda h: h.router.set(DDP, "H41", Reply(200, h.wire.ddp(
-             [r for r in h.wire.H41_HEADER if r[0] != "Multiplier:"], h.wire.H41_ROWS))),
-         ("DDP header lacks the 'Multiplier:' row(s)",)),
-    Case("duplicate-dates", ("fred", "WALCL"),
-         lambda h: h.router.set(FREDGRAPH, "WALCL", Reply(200, walcl_body(h, [*h.wire.WALCL_ROWS,
-                                                                               h.wire.WALCL_ROWS[3]]))),
-         ("duplicate date 2026-01-21 in one payload",)),
-    Case("duplicate-dates-ddp", ("fed_ddp", "H41"),
-         lambda h: h.router.set(DDP, "H41", Reply(200, h.wire.ddp(h.wire.H41_HEADER,
-                                                                  [*h.wire.H41_ROWS, h.wire.H41_ROWS[-1]]))),
-         ("duplicate date 2023-03-22 in one payload",), prefix="fed_ddp RESPPALDK_N.WW: "),
-    Case("thousands-separator", ("fred", "WALCL"),
-         lambda h: h.router.set(FREDGRAPH, "WALCL", Reply(200, walcl_body(
-             h, [*h.wire.WALCL_ROWS[:4], ("2026-01-28", "6,587,568")]))),
-         ("line 6 has 4 fields",)),
-    Case("non-numeric-token", ("fred", "WALCL"),
-         lambda h: h.router.set(FREDGRAPH, "WALCL", Reply(200, walcl_body(
-             h, [*h.wire.WALCL_ROWS[:4], ("2026-01-28", "#N/A")]))),
-         ("non-numeric value '#N/A' at line 6 (2026-01-28)",)),
-    Case("non-numeric-ddp", ("fed_ddp", "H41"),
-         lambda h: h.router.set(DDP, "H41", Reply(200, h.wire.ddp(
-             h.wire.H41_HEADER, [*h.wire.H41_ROWS[:3], ["2023-03-22", "5366x", "2649984", "259587"]]))),
-         ("non-numeric value '5366x' at line 10 (2023-03-22)",), prefix="fed_ddp RESPPALDK_N.WW: "),
-    Case("ragged-ddp-row", ("fed_ddp", "H41"),
-         lambda h: h.router.set(DDP, "H41", Reply(200, h.wire.ddp(
-             h.wire.H41_HEADER, [*h.wire.H41_ROWS[:3], ["2023-03-22", "53,669", "2649984", "259587"]]))),
-         ("line 10 has 5 fields, expected 4",)),
+    Case(
+        "500-three-times",
+        ("fred", "WALCL"),
+        set_walcl(Reply(500, b"Internal Server Error")),
+        ("HTTP 500 from http://127.0.0.1:", "still failing after 3 attempts"),
+        hits=3,
+    ),
+    Case(
+        "timeout",
+        ("fred", "WALCL"),
+        set_walcl(Reply(hang=True)),
+        ("no response within 0.3s (timeout)", "still failing after 2 attempts"),
+        transport={"timeout": 0.3, "attempts": 2},
+        hits=2,
+    ),
+    Case(
+        "truncated-csv",
+        ("fred", "WALCL"),
+        lambda h: h.router.set(FREDGRAPH, "WALCL", Reply(200, walcl_body(h)[:-5])),
+        ("CSV body does not end with a newline: truncated download",),
+    ),
+    Case(
+        "html-200-fredgraph",
+        ("fred", "WALCL"),
+        lambda h: h.router.set(FREDGRAPH, "WALCL", Reply(200, h.wire.HTML_ERROR_PAGE)),
+        ("received an HTML page instead of data",),
+    ),
+    Case(
+        "html-200-ddp",
+        ("fed_ddp", "H41"),
+        lambda h: h.router.set(DDP, "H41", Reply(200, h.wire.HTML_ERROR_PAGE)),
+        ("received an HTML page instead of data",),
+    ),
+    Case(
+        "header-names-another-series",
+        ("fred", "WALCL"),
+        lambda h: h.router.set(FREDGRAPH, "WALCL", Reply(200, walcl_body(h, series_id="WRESBAL"))),
+        ("CSV header names series 'WRESBAL', not 'WALCL'",),
+    ),
+    Case(
+        "fred-api-error-code-400",
+        ("fred", "WALCL"),
+        lambda h: h.router.set(
+            FRED_OBS,
+            "WALCL",
+            Reply(
+                400,
+                json.dumps(
+                    {
+                        "error_code": 400,
+                        "error_message": "Bad Request.  Variable observation_start is not a valid date.",
+                    }
+                ).encode(),
+            ),
+        ),
+        ("HTTP 400 from", "FRED error 400: Bad Request.  Variable observation_start is not a valid date."),
+        api_key=True,
+        hits=1,
+    ),
+    Case(
+        "fred-api-error-code-in-200",
+        ("fred", "WALCL"),
+        lambda h: h.router.set(
+            FRED_OBS,
+            "WALCL",
+            Reply(200, json.dumps({"error_code": 500, "error_message": "Internal Server Error."}).encode()),
+        ),
+        ("FRED error 500: Internal Server Error.",),
+        api_key=True,
+    ),
+    Case(
+        "coingecko-10012",
+        ("coingecko", "bitcoin"),
+        lambda h: h.router.set(f"{CG}/coins/bitcoin/market_chart", None, Reply(401, h.wire.CG_ERROR_10012)),
+        ("HTTP 401 from", "CoinGecko error 10012", "at most the last 365 days"),
+        hits=1,
+    ),
+    Case(
+        "coingecko-10012-in-200",
+        ("coingecko", "bitcoin"),
+        lambda h: h.router.set(f"{CG}/coins/bitcoin/market_chart", None, Reply(200, h.wire.CG_ERROR_10012)),
+        ("CoinGecko error 10012",),
+    ),
+    Case(
+        "ddp-missing-multiplier",
+        ("fed_ddp", "H41"),
+        lambda h: h.router.set(
+            DDP,
+            "H41",
+            Reply(200, h.wire.ddp([r for r in h.wire.H41_HEADER if r[0] != "Multiplier:"], h.wire.H41_ROWS)),
+        ),
+        ("DDP header lacks the 'Multiplier:' row(s)",),
+    ),
+    Case(
+        "duplicate-dates",
+        ("fred", "WALCL"),
+        lambda h: h.router.set(
+            FREDGRAPH, "WALCL", Reply(200, walcl_body(h, [*h.wire.WALCL_ROWS, h.wire.WALCL_ROWS[3]]))
+        ),
+        ("duplicate date 2026-01-21 in one payload",),
+    ),
+    Case(
+        "duplicate-dates-ddp",
+        ("fed_ddp", "H41"),
+        lambda h: h.router.set(
+            DDP, "H41", Reply(200, h.wire.ddp(h.wire.H41_HEADER, [*h.wire.H41_ROWS, h.wire.H41_ROWS[-1]]))
+        ),
+        ("duplicate date 2023-03-22 in one payload",),
+        prefix="fed_ddp RESPPALDK_N.WW: ",
+    ),
+    Case(
+        "thousands-separator",
+        ("fred", "WALCL"),
+        lambda h: h.router.set(
+            FREDGRAPH,
+            "WALCL",
+            Reply(200, walcl_body(h, [*h.wire.WALCL_ROWS[:4], ("2026-01-28", "6,587,568")])),
+        ),
+        ("line 6 has 4 fields",),
+    ),
+    Case(
+        "non-numeric-token",
+        ("fred", "WALCL"),
+        lambda h: h.router.set(
+            FREDGRAPH, "WALCL", Reply(200, walcl_body(h, [*h.wire.WALCL_ROWS[:4], ("2026-01-28", "#N/A")]))
+        ),
+        ("non-numeric value '#N/A' at line 6 (2026-01-28)",),
+    ),
+    Case(
+        "non-numeric-ddp",
+        ("fed_ddp", "H41"),
+        lambda h: h.router.set(
+            DDP,
+            "H41",
+            Reply(
+                200,
+                h.wire.ddp(
+                    h.wire.H41_HEADER, [*h.wire.H41_ROWS[:3], ["2023-03-22", "5366x", "2649984", "259587"]]
+                ),
+            ),
+        ),
+        ("non-numeric value '5366x' at line 10 (2023-03-22)",),
+        prefix="fed_ddp RESPPALDK_N.WW: ",
+    ),
+    Case(
+        "ragged-ddp-row",
+        ("fed_ddp", "H41"),
+        lambda h: h.router.set(
+            DDP,
+            "H41",
+            Reply(
+                200,
+                h.wire.ddp(
+                    h.wire.H41_HEADER, [*h.wire.H41_ROWS[:3], ["2023-03-22", "53,669", "2649984", "259587"]]
+                ),
+            ),
+        ),
+        ("line 10 has 5 fields, expected 4",),
+    ),
 ]
 
 
@@ -137,7 +245,9 @@ def test_bad_input_is_reported_and_the_warehouse_keeps_what_it_had(harness: Harn
     fred_key = "test-fred-key" if case.api_key else None
     h.serve_good(1, api_key=case.api_key)
     first = h.run(fast_transport(h.landing), fred_key, run_id="run1")
-    assert all(s.status == "ok" for k, s in first.items() if k != ("coingecko", "global_market_cap_chart")), first
+    assert all(s.status == "ok" for k, s in first.items() if k != ("coingecko", "global_market_cap_chart")), (
+        first
+    )
     before = snapshot_all(h)
     assert before[case.target], "the good payload loaded rows for the target"
 
@@ -149,8 +259,11 @@ def test_bad_input_is_reported_and_the_warehouse_keeps_what_it_had(harness: Harn
     outcome = second[case.target]
 
     if case.hits is not None:
-        path = {"fred": FRED_OBS if case.api_key else FREDGRAPH, "fed_ddp": DDP,
-                "coingecko": f"{CG}/coins/bitcoin/market_chart"}[case.target[0]]
+        path = {
+            "fred": FRED_OBS if case.api_key else FREDGRAPH,
+            "fed_ddp": DDP,
+            "coingecko": f"{CG}/coins/bitcoin/market_chart",
+        }[case.target[0]]
         key = None if case.target[0] == "coingecko" else case.target[1]
         assert len(h.router.hits_for(path, key)) == case.hits
 
@@ -162,8 +275,10 @@ def test_bad_input_is_reported_and_the_warehouse_keeps_what_it_had(harness: Harn
         assert outcome.message.startswith(case.prefix or f"{source} {series}: "), outcome.message
         for reason in case.reasons:
             assert reason in outcome.message, outcome.message
-        logged = h.table(f"SELECT status, message FROM raw.load_log WHERE run_id = 'run2' AND source = '{source}' "
-                         f"AND series = '{series}'")
+        logged = h.table(
+            f"SELECT status, message FROM raw.load_log WHERE run_id = 'run2' AND source = '{source}' "
+            f"AND series = '{series}'"
+        )
         assert logged == [("failed", outcome.message)]
         assert after[case.target] == before[case.target]  # every column of every row, unchanged
 
@@ -176,7 +291,9 @@ def test_bad_input_is_reported_and_the_warehouse_keeps_what_it_had(harness: Harn
     assert all(len(v) > len(before[k]) for k, v in other_tables.items())
 
 
-def test_path_escaping_ids_are_rejected_before_any_request_or_write(harness: Harness, monkeypatch, tmp_path: Path):
+def test_path_escaping_ids_are_rejected_before_any_request_or_write(
+    harness: Harness, monkeypatch, tmp_path: Path
+):
     h = harness
     h.serve_good(1)
     h.run(fast_transport(h.landing), run_id="run1")
@@ -193,8 +310,11 @@ def test_path_escaping_ids_are_rejected_before_any_request_or_write(harness: Har
         coin_result = load.load_coingecko_market_chart(ctx, ["../../etc", "bitcoin/../../x"])
         keyed_fred_result = load.load_fred(h.context(con, transport, fred_key="k", run_id="run2"))
 
-    for result, source, ids in ((fred_result, "fred", ["../../etc"]), (keyed_fred_result, "fred", ["../../etc"]),
-                                (coin_result, "coingecko", ["../../etc", "bitcoin/../../x"])):
+    for result, source, ids in (
+        (fred_result, "fred", ["../../etc"]),
+        (keyed_fred_result, "fred", ["../../etc"]),
+        (coin_result, "coingecko", ["../../etc", "bitcoin/../../x"]),
+    ):
         assert [s.series for s in result.series] == ids
         for s in result.series:
             assert s.status == "failed"
@@ -224,14 +344,18 @@ def test_coingecko_error_parsers_cover_the_status_only_shape(wire):
     assert coingecko.describe_error(wire.CG_ERROR_429).startswith("CoinGecko error 429:")
 
 
-def test_unreachable_network_stops_the_source_with_the_offline_hint(harness: Harness, closed_port_url, monkeypatch):
+def test_unreachable_network_stops_the_source_with_the_offline_hint(
+    harness: Harness, closed_port_url, monkeypatch
+):
     h = harness
     h.serve_good(1)
     h.run(fast_transport(h.landing), run_id="run1")
     before = snapshot_all(h)
     monkeypatch.setattr(load.fred, "FREDGRAPH_URL", closed_port_url + FREDGRAPH)
     with warehouse.connect(h.db) as con, pytest.raises(load.NetworkUnreachable) as info:
-        load.load_fred(h.context(con, fast_transport(h.landing, attempts=2), run_id="run2"), ["WALCL", "WTREGEN"])
+        load.load_fred(
+            h.context(con, fast_transport(h.landing, attempts=2), run_id="run2"), ["WALCL", "WTREGEN"]
+        )
     assert str(info.value).startswith("fred WALCL: cannot connect to 127.0.0.1")
     assert "LIQUIDITY_REPLAY_DIR" in str(info.value)
     assert snapshot_all(h) == before

@@ -55,16 +55,26 @@ def assert_clean_tree(root: Path) -> None:
 
 def assert_clean_warehouse(db: Path) -> None:
     with warehouse.connect(db, read_only=True) as con:
-        tables = [r[0] for r in con.execute(
-            "SELECT table_schema || '.' || table_name FROM information_schema.tables "
-            "WHERE table_schema = 'raw'").fetchall()]
+        tables = [
+            r[0]
+            for r in con.execute(
+                "SELECT table_schema || '.' || table_name FROM information_schema.tables "
+                "WHERE table_schema = 'raw'"
+            ).fetchall()
+        ]
         for table in tables:
-            columns = [r[0] for r in con.execute(
-                f"SELECT column_name FROM information_schema.columns WHERE table_schema || '.' || table_name = "
-                f"'{table}' AND data_type = 'VARCHAR'").fetchall()]
+            columns = [
+                r[0]
+                for r in con.execute(
+                    f"SELECT column_name FROM information_schema.columns WHERE table_schema || '.' || table_name = "
+                    f"'{table}' AND data_type = 'VARCHAR'"
+                ).fetchall()
+            ]
             for column in columns:
                 for secret in SENTINELS:
-                    hits = con.execute(f"SELECT count(*) FROM {table} WHERE contains({column}, ?)", [secret]).fetchone()
+                    hits = con.execute(
+                        f"SELECT count(*) FROM {table} WHERE contains({column}, ?)", [secret]
+                    ).fetchone()
                     assert hits[0] == 0, f"{table}.{column} holds the key"
 
 
@@ -74,8 +84,9 @@ def keyed(harness: Harness, monkeypatch, caplog):
     monkeypatch.setenv("FRED_API_KEY", FRED_KEY)
     monkeypatch.setenv("COINGECKO_API_KEY", CG_KEY)
     harness.serve_good(1, api_key=True)
-    transport = load.build_transport(timeout=0.3, attempts=2, backoff=0.01, max_backoff=0.05,
-                                     rate_limiter=HostRateLimiter({}))
+    transport = load.build_transport(
+        timeout=0.3, attempts=2, backoff=0.01, max_backoff=0.05, rate_limiter=HostRateLimiter({})
+    )
     caplog.set_level(logging.DEBUG)
     for name in ("urllib3", "urllib3.connectionpool"):  # build_transport quietened them: listen anyway
         caplog.set_level(logging.DEBUG, logger=name)

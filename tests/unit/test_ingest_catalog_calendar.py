@@ -57,7 +57,9 @@ def test_core_series_are_required_and_gaps_are_optional():
 def test_units_and_dating_match_the_domain_brief():
     get = catalog.get
     assert get("fred", "WALCL").units == "Millions of U.S. Dollars" and get("fred", "WALCL").scale == 0.001
-    assert get("fred", "WTREGEN").dating == "week_average" and get("fred", "WALCL").dating == "wednesday_level"
+    assert (
+        get("fred", "WTREGEN").dating == "week_average" and get("fred", "WALCL").dating == "wednesday_level"
+    )
     assert get("fred", "RRPONTSYD").units == "Billions of U.S. Dollars"
     assert get("fred", "IORB").dating == "calendar_day"
     assert get("fred", "GDP").release_rule == "gdp_advance"

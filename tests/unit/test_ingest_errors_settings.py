@@ -20,7 +20,18 @@ from ingest.errors import (
 )
 from ingest.transport import RedactingFilter, Request, _retry_after_seconds
 
-BAD_IDS = ["../../etc", "..", "WALCL/../x", "a b", "", "WALCL;DROP TABLE x", "WAL\nCL", "%2e%2e", "/etc", "x" * 65]
+BAD_IDS = [
+    "../../etc",
+    "..",
+    "WALCL/../x",
+    "a b",
+    "",
+    "WALCL;DROP TABLE x",
+    "WAL\nCL",
+    "%2e%2e",
+    "/etc",
+    "x" * 65,
+]
 
 
 @pytest.mark.parametrize("bad", BAD_IDS)
@@ -68,17 +79,38 @@ def test_redact_secrets_and_api_key_query_values():
 
 
 def test_request_redacted_url_and_secrets():
-    req = Request("fred", "WALCL", "https://api.stlouisfed.org/fred/series", "x", {"api_key": "s3cr3t", "a": "1"},
-                  headers={"x-cg-demo-api-key": "h3ad"}, secret_params=("api_key",))
+    req = Request(
+        "fred",
+        "WALCL",
+        "https://api.stlouisfed.org/fred/series",
+        "x",
+        {"api_key": "s3cr3t", "a": "1"},
+        headers={"x-cg-demo-api-key": "h3ad"},
+        secret_params=("api_key",),
+    )
     assert "s3cr3t" not in req.redacted_url() and "a=1" in req.redacted_url()
     assert sorted(req.secrets()) == ["h3ad", "s3cr3t"]
 
 
 def test_redacting_filter_scrubs_formatted_records():
-    record = logging.LogRecord("urllib3.connectionpool", logging.DEBUG, __file__, 1,
-                               '%s://%s:%s "%s %s %s" %s %s',
-                               ("https", "api.stlouisfed.org", 443, "GET",
-                                "/fred/series?series_id=WALCL&api_key=s3cr3t", "HTTP/1.1", 200, 123), None)
+    record = logging.LogRecord(
+        "urllib3.connectionpool",
+        logging.DEBUG,
+        __file__,
+        1,
+        '%s://%s:%s "%s %s %s" %s %s',
+        (
+            "https",
+            "api.stlouisfed.org",
+            443,
+            "GET",
+            "/fred/series?series_id=WALCL&api_key=s3cr3t",
+            "HTTP/1.1",
+            200,
+            123,
+        ),
+        None,
+    )
     assert RedactingFilter(["s3cr3t"]).filter(record) is True
     assert "s3cr3t" not in record.getMessage() and "api_key=***" in record.getMessage()
 

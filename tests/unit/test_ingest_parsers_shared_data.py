@@ -179,7 +179,9 @@ def test_h8_growth_rate_file_is_refused(shared_data: Path):
     path = shared_data / "other" / "fed_ddp" / "faizaan5ali_FederalReserveEconomicData" / "FRB_H8.csv"
     if not path.exists():
         pytest.skip(f"{path} absent")
-    required = [catalog.Series(**{**s.__dict__, "required": True}) for s in catalog.series_for("fed_ddp", "H8")]
+    required = [
+        catalog.Series(**{**s.__dict__, "required": True}) for s in catalog.series_for("fed_ddp", "H8")
+    ]
     with pytest.raises(PayloadError, match="fed_ddp B1151NCBD: column missing from the H8 DDP file"):
         fed_ddp.parse_ddp_csv(path.read_bytes(), "H8", required)
 

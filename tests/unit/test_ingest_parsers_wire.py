@@ -80,8 +80,19 @@ def test_fredgraph_window_is_applied_client_side(wire):
         (b"\n\n", "empty body"),
         (b"\xff\xfeo\x00b\x00", "not UTF-8"),
     ],
-    ids=["other-series", "not-fredgraph", "truncated", "duplicate", "non-numeric", "nan", "ragged",
-         "bad-date", "html", "empty", "binary"],
+    ids=[
+        "other-series",
+        "not-fredgraph",
+        "truncated",
+        "duplicate",
+        "non-numeric",
+        "nan",
+        "ragged",
+        "bad-date",
+        "html",
+        "empty",
+        "binary",
+    ],
 )
 def test_fredgraph_bad_payloads_name_source_series_reason(body, reason):
     with pytest.raises(PayloadError) as info:
@@ -97,11 +108,19 @@ def test_fredgraph_bad_payloads_name_source_series_reason(body, reason):
 
 def test_fred_api_observations_string_values_dot_and_ten_decimals(wire):
     body = wire.fred_api_observations(
-        [("2026-01-28", "6587568.0000000000"), ("2026-01-21", "6584580"), ("2026-01-14", "6581700.0"),
-         ("2026-01-07", ".")]
+        [
+            ("2026-01-28", "6587568.0000000000"),
+            ("2026-01-21", "6584580"),
+            ("2026-01-14", "6581700.0"),
+            ("2026-01-07", "."),
+        ]
     )
     frame = fred.parse_api_observations(body, "WALCL")
-    assert as_dict(frame) == {D("2026-01-28"): 6587568.0, D("2026-01-21"): 6584580.0, D("2026-01-14"): 6581700.0}
+    assert as_dict(frame) == {
+        D("2026-01-28"): 6587568.0,
+        D("2026-01-21"): 6584580.0,
+        D("2026-01-14"): 6581700.0,
+    }
     assert json.loads(body)["observations"][0]["value"] == "6587568.0000000000"  # really a string
 
 
@@ -177,8 +196,14 @@ def test_ddp_h41_wire_format(wire):
 
 
 def test_ddp_h8_header_without_trailing_space_and_empty_missing(wire):
-    frame = fed_ddp.parse_ddp_csv(wire.ddp(wire.H8_HEADER, wire.H8_ROWS), "H8", catalog.series_for("fed_ddp", "H8"))
-    assert as_dict(frame) == {D("2023-04-12"): 22951967e6, D("2023-04-19"): 22822876e6, D("2023-04-26"): 22820922e6}
+    frame = fed_ddp.parse_ddp_csv(
+        wire.ddp(wire.H8_HEADER, wire.H8_ROWS), "H8", catalog.series_for("fed_ddp", "H8")
+    )
+    assert as_dict(frame) == {
+        D("2023-04-12"): 22951967e6,
+        D("2023-04-19"): 22822876e6,
+        D("2023-04-26"): 22820922e6,
+    }
 
 
 def test_ddp_window(wire):
@@ -198,14 +223,27 @@ def test_ddp_missing_multiplier_row(wire):
     ("mutate", "series", "reason"),
     [
         (lambda h, r: (h, r + [["2023-03-29", "1", "2"]]), "H41", "line 11 has 3 fields, expected 4"),
-        (lambda h, r: (h, r[:-1] + [["2023-03-22", "53669", "2649984", "25958x"]]), "RESPPLLDT_XAW_N.WW",
-         "non-numeric value '25958x' at line 10 (2023-03-22)"),
+        (
+            lambda h, r: (h, r[:-1] + [["2023-03-22", "53669", "2649984", "25958x"]]),
+            "RESPPLLDT_XAW_N.WW",
+            "non-numeric value '25958x' at line 10 (2023-03-22)",
+        ),
         (lambda h, r: (h, r + [r[-1]]), "RESPPALDK_N.WW", "duplicate date 2023-03-22"),
-        (lambda h, r: ([h[0], ["Unit:", "Currency", "Percent", "Currency"], *h[2:]], r), "RESPPLLR_N.WW",
-         "DDP unit 'Percent' contradicts"),
-        (lambda h, r: ([h[0], h[1], ["Multiplier:", "1000000", "0", "1000000"], *h[3:]], r), "RESPPLLR_N.WW",
-         "bad Multiplier"),
-        (lambda h, r: ([*h[:5], [h[5][0]] + [c + "X" for c in h[5][1:]]], r), None, None),  # no wanted column: empty
+        (
+            lambda h, r: ([h[0], ["Unit:", "Currency", "Percent", "Currency"], *h[2:]], r),
+            "RESPPLLR_N.WW",
+            "DDP unit 'Percent' contradicts",
+        ),
+        (
+            lambda h, r: ([h[0], h[1], ["Multiplier:", "1000000", "0", "1000000"], *h[3:]], r),
+            "RESPPLLR_N.WW",
+            "bad Multiplier",
+        ),
+        (  # no wanted column in the package: an empty frame, not an error
+            lambda h, r: ([*h[:5], [h[5][0]] + [c + "X" for c in h[5][1:]]], r),
+            None,
+            None,
+        ),
     ],
     ids=["ragged", "non-numeric", "duplicate", "unit", "multiplier", "no-columns"],
 )
@@ -250,8 +288,9 @@ def test_ddp_request_uses_package_and_dates(monkeypatch):
 def test_market_chart_keeps_midnight_points_and_drops_intraday(wire):
     body = wire.market_chart([*wire.BTC_POINTS, wire.BTC_INTRADAY])
     frame = coingecko.parse_market_chart(body, "bitcoin")
-    assert list(frame["observation_date"]) == [dt.datetime.fromtimestamp(p[0] / 1000, dt.UTC).date()
-                                               for p in wire.BTC_POINTS]
+    assert list(frame["observation_date"]) == [
+        dt.datetime.fromtimestamp(p[0] / 1000, dt.UTC).date() for p in wire.BTC_POINTS
+    ]
     last = frame.iloc[-1]
     assert last["snapped_at"] == dt.datetime(2026, 1, 31)
     assert last["price_usd"] == 84141.77856967277  # the 00:00 point, not the 14:37 one
@@ -259,9 +298,11 @@ def test_market_chart_keeps_midnight_points_and_drops_intraday(wire):
 
 
 def test_market_chart_zero_market_cap_becomes_null_and_start_window(wire):
-    points = [(wire.ms("2019-05-08"), 3.2699771961339086, 0.0, 1000.0),
-              (wire.ms("2019-05-09"), 3.308074565927089, 0, 2000.0),
-              (wire.ms("2019-05-10"), 3.0821654302850994, 123456.0, 3000.0)]
+    points = [
+        (wire.ms("2019-05-08"), 3.2699771961339086, 0.0, 1000.0),
+        (wire.ms("2019-05-09"), 3.308074565927089, 0, 2000.0),
+        (wire.ms("2019-05-10"), 3.0821654302850994, 123456.0, 3000.0),
+    ]
     frame = coingecko.parse_market_chart(wire.market_chart(points), "terra-luna")
     assert frame["market_cap_usd"].isna().tolist() == [True, True, False]
     later = coingecko.parse_market_chart(wire.market_chart(points), "terra-luna", start=D("2019-05-09"))
@@ -285,12 +326,23 @@ def test_export_csv_first_day_zero_cap_and_real_gap(wire):
     ("body", "reason"),
     [
         (b"Date,value\n2018-01-01,632508886724.8875\n", "export CSV header"),
-        (b"snapped_at,price,market_cap,total_volume\n2013-04-28,135.3,1500517590.0,0.0\n",
-         "bad snapped_at '2013-04-28'"),
-        (b"snapped_at,price,market_cap,total_volume\n2026-01-25 00:00:00 UTC,89101.5,17790\n", "(truncated?)"),
-        (b"snapped_at,price,market_cap,total_volume\n2026-01-25 00:00:00 UTC,1,2,3\n"
-         b"2026-01-25 00:00:00 UTC,1,2,3\n", "duplicate date 2026-01-25"),
-        (b"snapped_at,price,market_cap,total_volume\n2026-01-25 00:00:00 UTC,abc,2,3\n", "non-numeric value 'abc'"),
+        (
+            b"snapped_at,price,market_cap,total_volume\n2013-04-28,135.3,1500517590.0,0.0\n",
+            "bad snapped_at '2013-04-28'",
+        ),
+        (
+            b"snapped_at,price,market_cap,total_volume\n2026-01-25 00:00:00 UTC,89101.5,17790\n",
+            "(truncated?)",
+        ),
+        (
+            b"snapped_at,price,market_cap,total_volume\n2026-01-25 00:00:00 UTC,1,2,3\n"
+            b"2026-01-25 00:00:00 UTC,1,2,3\n",
+            "duplicate date 2026-01-25",
+        ),
+        (
+            b"snapped_at,price,market_cap,total_volume\n2026-01-25 00:00:00 UTC,abc,2,3\n",
+            "non-numeric value 'abc'",
+        ),
     ],
     ids=["header", "date-only", "truncated", "duplicate", "non-numeric"],
 )
@@ -338,7 +390,10 @@ def test_coingecko_error_bodies(wire, name, expected):
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (b'{"prices":[[1769817600000,84141.7]],"market_caps":[[1769817600000,1]]}', "no 'total_volumes' array"),
+        (
+            b'{"prices":[[1769817600000,84141.7]],"market_caps":[[1769817600000,1]]}',
+            "no 'total_volumes' array",
+        ),
         (b'{"prices":[[1769817600000]],"market_caps":[],"total_volumes":[]}', "prices[0] is not a"),
         (b'{"prices":[["2026-01-31",1]],"market_caps":[],"total_volumes":[]}', "prices[0] is not a"),
         (b'{"prices":[[1769817600000,"x"]],"market_caps":[],"total_volumes":[]}', "non-numeric value 'x'"),

@@ -38,36 +38,54 @@ def con(tmp_path: Path):
         yield connection
 
 
-def rows(con, sql="SELECT observation_date, value, previous_value, updated_at FROM raw.fred_observations "
-         "ORDER BY 1"):
+def rows(
+    con,
+    sql="SELECT observation_date, value, previous_value, updated_at FROM raw.fred_observations ORDER BY 1",
+):
     return con.execute(sql).fetchall()
 
 
 def test_connect_creates_every_raw_table(con):
-    tables = {r[0] for r in con.execute(
-        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'").fetchall()}
-    assert {"fred_observations", "fed_ddp_observations", "coingecko_market_chart", "coingecko_global",
-            "load_log"} <= tables
-    assert warehouse.write_catalog(con) == con.execute("SELECT count(*) FROM raw.series_catalog").fetchone()[0]
+    tables = {
+        r[0]
+        for r in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'raw'"
+        ).fetchall()
+    }
+    assert {
+        "fred_observations",
+        "fed_ddp_observations",
+        "coingecko_market_chart",
+        "coingecko_global",
+        "load_log",
+    } <= tables
+    assert (
+        warehouse.write_catalog(con) == con.execute("SELECT count(*) FROM raw.series_catalog").fetchone()[0]
+    )
 
 
 def test_upsert_insert_then_rerun_is_a_no_op(con):
     frame = fred_frame({"2026-01-21": 6584580.0, "2026-01-28": 6587568.0})
     assert warehouse.upsert(con, warehouse.FRED, frame) == warehouse.UpsertResult(2, 2, 0)
     before = rows(con)
-    assert warehouse.upsert(con, warehouse.FRED, fred_frame({"2026-01-21": 6584580.0, "2026-01-28": 6587568.0},
-                                                            fetched_at=T1)) == warehouse.UpsertResult(2, 0, 0)
+    assert warehouse.upsert(
+        con, warehouse.FRED, fred_frame({"2026-01-21": 6584580.0, "2026-01-28": 6587568.0}, fetched_at=T1)
+    ) == warehouse.UpsertResult(2, 0, 0)
     assert rows(con) == before
 
 
 def test_upsert_revision_keeps_previous_value(con):
     warehouse.upsert(con, warehouse.FRED, fred_frame({"2026-01-21": 6584580.0}))
-    result = warehouse.upsert(con, warehouse.FRED, fred_frame({"2026-01-21": 6584999.0, "2026-01-28": 1.0},
-                                                              fetched_at=T1, sha="b" * 64))
+    result = warehouse.upsert(
+        con,
+        warehouse.FRED,
+        fred_frame({"2026-01-21": 6584999.0, "2026-01-28": 1.0}, fetched_at=T1, sha="b" * 64),
+    )
     assert result == warehouse.UpsertResult(2, 1, 1)
     revised = con.execute(
         "SELECT value, previous_value, fetched_at, updated_at, payload_sha256 FROM raw.fred_observations "
-        "WHERE observation_date = DATE '2026-01-21'").fetchone()
+        "WHERE observation_date = DATE '2026-01-21'"
+    ).fetchone()
     assert revised == (6584999.0, 6584580.0, T0, T1, "b" * 64)
 
 
@@ -93,14 +111,24 @@ def test_upsert_empty_frame(con):
 
 
 def test_market_chart_nullable_values_compare_as_distinct(con):
-    frame = pd.DataFrame({
-        "coin_id": "bitcoin", "observation_date": [D("2026-01-31")], "origin": "api",
-        "snapped_at": [dt.datetime(2026, 1, 31)], "price_usd": [84141.7], "market_cap_usd": [None],
-        "total_volume_usd": [1.0], "known_on": [D("2026-01-31")], "fetched_at": T0,
-        "source_url": "u", "payload_sha256": "c" * 64,
-    })
+    frame = pd.DataFrame(
+        {
+            "coin_id": "bitcoin",
+            "observation_date": [D("2026-01-31")],
+            "origin": "api",
+            "snapped_at": [dt.datetime(2026, 1, 31)],
+            "price_usd": [84141.7],
+            "market_cap_usd": [None],
+            "total_volume_usd": [1.0],
+            "known_on": [D("2026-01-31")],
+            "fetched_at": T0,
+            "source_url": "u",
+            "payload_sha256": "c" * 64,
+        }
+    )
     assert warehouse.upsert(con, warehouse.MARKET_CHART, frame).inserted == 1
-    assert warehouse.upsert(con, warehouse.MARKET_CHART, frame) == warehouse.UpsertResult(1, 0, 0)  # NULL == NULL
+    # a NULL market cap compared with NULL is "the same", not an update
+    assert warehouse.upsert(con, warehouse.MARKET_CHART, frame) == warehouse.UpsertResult(1, 0, 0)
     frame["market_cap_usd"] = [1680807873673.8472]
     assert warehouse.upsert(con, warehouse.MARKET_CHART, frame).updated == 1
 
@@ -110,8 +138,21 @@ def test_watermark_and_load_log(con):
     warehouse.upsert(con, warehouse.FRED, fred_frame({"2026-01-21": 1.0, "2026-01-28": 2.0}))
     assert warehouse.watermark(con, warehouse.FRED, {"series_id": "WALCL"}) == D("2026-01-28")
     assert warehouse.watermark(con, warehouse.FRED, {"series_id": "WTREGEN"}) is None
-    warehouse.log_load(con, run_id="r1", source="fred", series="WALCL", loaded_at=T0, mode="live", url="u",
-                       status="ok", rows_in_payload=2, inserted=2, updated=0, bytes=10, message="")
+    warehouse.log_load(
+        con,
+        run_id="r1",
+        source="fred",
+        series="WALCL",
+        loaded_at=T0,
+        mode="live",
+        url="u",
+        status="ok",
+        rows_in_payload=2,
+        inserted=2,
+        updated=0,
+        bytes=10,
+        message="",
+    )
     assert con.execute("SELECT run_id, status, inserted FROM raw.load_log").fetchall() == [("r1", "ok", 2)]
 
 
