@@ -266,7 +266,7 @@ class LiveTransport:
 
     def fetch(self, request: Request) -> Response:
         retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(self.attempts),
+            stop=self._stop,
             wait=_WaitRetryAfterOrExponential(self.backoff, self.max_backoff, self.retry_after_cap),
             retry=tenacity.retry_if_exception_type((_Retryable, _Unreachable)),
             before_sleep=self._log_retry(request),
@@ -290,9 +290,15 @@ class LiveTransport:
             raise NetworkUnreachable(
                 request.source,
                 request.series,
-                f"{exc} (network unreachable?). For an offline run set LIQUIDITY_REPLAY_DIR to a replay "
-                "snapshot, e.g. LIQUIDITY_REPLAY_DIR=../shared/data/replay/2026-01-31",
+                f"{exc} (network unreachable?). {OFFLINE_HINT}",
             ) from None
+
+    def _stop(self, state: tenacity.RetryCallState) -> bool:
+        """Give up after `attempts`; an unreachable host gets one quick second try only (fail fast)."""
+        exc = state.outcome.exception() if state.outcome else None
+        if isinstance(exc, _Unreachable):
+            return state.attempt_number >= min(2, self.attempts)
+        return state.attempt_number >= self.attempts
 
     def _log_retry(self, request: Request) -> Callable[[tenacity.RetryCallState], None]:
         def before_sleep(state: tenacity.RetryCallState) -> None:
@@ -397,6 +403,25 @@ def install_log_redaction(secrets: list[str]) -> None:
             if not any(isinstance(f, RedactingFilter) for f in handler.filters):
                 handler.addFilter(flt)
     logging.getLogger("urllib3").setLevel(logging.ERROR)
+
+
+def unreachable_hosts(hosts: list[str], timeout: float = 3.0) -> list[str]:
+    """Hosts to which no TCP connection on 443 can be made (DNS failure, refused, no route)."""
+    import socket
+
+    down = []
+    for host in hosts:
+        try:
+            socket.create_connection((host, 443), timeout=timeout).close()
+        except OSError:
+            down.append(host)
+    return down
+
+
+OFFLINE_HINT = (
+    "For an offline run set LIQUIDITY_REPLAY_DIR to a replay snapshot, "
+    "e.g. LIQUIDITY_REPLAY_DIR=../shared/data/replay/2026-01-31"
+)
 
 
 def make_transport(replay_root: Path | None, landing_root: Path | None, **live_options) -> Transport:

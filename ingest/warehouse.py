@@ -149,10 +149,17 @@ def connect(
             con.close()
 
 
-def writer_lock(path: Path, timeout: float = 600) -> filelock.FileLock:
-    """The single-writer lock for a DuckDB file; re-entrant within one process (one lock object per
-    path, `is_singleton`), exclusive across processes."""
-    return filelock.FileLock(str(Path(path).resolve()) + ".lock", timeout=timeout, is_singleton=True)
+def lock_path(path: Path) -> Path:
+    return Path(str(Path(path).resolve()) + ".lock")
+
+
+@contextlib.contextmanager
+def writer_lock(path: Path, timeout: float = 600) -> Iterator[filelock.FileLock]:
+    """Hold the single-writer lock of a DuckDB file: exclusive across processes and threads,
+    re-entrant within one thread (one lock object per path, `is_singleton`)."""
+    lock = filelock.FileLock(str(lock_path(path)), is_singleton=True)
+    with lock.acquire(timeout=timeout):
+        yield lock
 
 
 def write_catalog(con: duckdb.DuckDBPyConnection) -> int:

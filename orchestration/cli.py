@@ -33,6 +33,13 @@ def run(job_name: str = "materialize_everything") -> int:
     from orchestration.summary import print_summary
 
     os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
+    if settings.replay_dir() is None:
+        from ingest.transport import OFFLINE_HINT, unreachable_hosts
+
+        hosts = ["fred.stlouisfed.org", "www.federalreserve.gov", "api.coingecko.com"]
+        if unreachable_hosts(hosts) == hosts:
+            print(f"ERROR network unreachable: cannot connect to {', '.join(hosts)}. {OFFLINE_HINT}", file=sys.stderr)
+            return 2
     dagster_home()
     with dg.DagsterInstance.get() as instance:
         job = defs.resolve_job_def(job_name)

@@ -158,8 +158,7 @@ def test_watermark_and_load_log(con):
 
 def test_writer_lock_is_next_to_the_database_and_excludes_other_writers(tmp_path: Path):
     db = tmp_path / "w.duckdb"
-    lock = warehouse.writer_lock(db, timeout=1)
-    assert lock.lock_file == str(db) + ".lock"
+    assert warehouse.lock_path(db) == Path(str(db.resolve()) + ".lock")
     outcome: list[str] = []
 
     def other_writer() -> None:
@@ -169,7 +168,9 @@ def test_writer_lock_is_next_to_the_database_and_excludes_other_writers(tmp_path
         except filelock.Timeout:
             outcome.append("queued")
 
-    with lock:
+    with warehouse.writer_lock(db, timeout=1):
+        with warehouse.writer_lock(db, timeout=1):  # re-entrant in the same thread
+            pass
         worker = threading.Thread(target=other_writer)
         worker.start()
         worker.join(timeout=10)
