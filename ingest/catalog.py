@@ -67,7 +67,9 @@ def _parse_row(row: dict[str, str], line: int) -> Series:
             min_value=float(row["min_value"]),
             max_value=float(row["max_value"]),
             reconciles_with=row.get("reconciles_with", "").strip(),
-            first_observation=dt.date.fromisoformat(row["first_observation"]) if row.get("first_observation") else None,
+            first_observation=dt.date.fromisoformat(row["first_observation"])
+            if row.get("first_observation")
+            else None,
         )
     except (KeyError, ValueError) as exc:
         raise ValueError(f"{CATALOG_PATH.name} line {line}: {exc}") from exc

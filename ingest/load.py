@@ -20,7 +20,8 @@ import duckdb
 import pandas as pd
 
 from ingest import calendar, catalog, coingecko, fed_ddp, fred, settings, warehouse
-from ingest.errors import InvalidIdentifier, NetworkUnreachable, SourceError
+from ingest.errors import InvalidIdentifier, NetworkUnreachable, SourceError, check_coin_id, check_series_id
+from ingest.parsing import window
 from ingest.transport import ReplayMissing, Response, Transport, install_log_redaction, make_transport
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,11 @@ class SourceLoad:
 
 
 # How late after the expected first date the first observation may fall (weekends, holidays, weekly dating).
-HISTORY_TOLERANCE = {"daily": dt.timedelta(days=6), "weekly": dt.timedelta(days=7), "quarterly": dt.timedelta(days=92)}
+HISTORY_TOLERANCE = {
+    "daily": dt.timedelta(days=6),
+    "weekly": dt.timedelta(days=7),
+    "quarterly": dt.timedelta(days=92),
+}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -93,7 +98,10 @@ class LoadContext:
         if series.first_observation is not None:
             expected = max(self.start, series.first_observation)
             if first > expected + HISTORY_TOLERANCE[series.cadence]:
-                return self.start, f"history backfill: loaded history began {first}, the source's on {expected}"
+                return (
+                    self.start,
+                    f"history backfill: loaded history began {first}, the source's on {expected}",
+                )
         return self.window_start(last), ""
 
     def window_start(self, last_loaded: dt.date | None) -> dt.date:
@@ -233,7 +241,8 @@ def load_fed_ddp(ctx: LoadContext) -> SourceLoad:
             marks = [
                 warehouse.watermark(ctx.con, warehouse.FED_DDP, {"series_id": s.series_id}) for s in wanted
             ]
-            last = min((m for m in marks if m is not None), default=None) if all(marks) else None
+            # Series absent from the package (e.g. RESPPMA_N.WW in the 2021-23 H.4.1 file) do not force a full reload.
+            last = min((m for m in marks if m is not None), default=None)
             start = ctx.window_start(last)
             frame, responses = fed_ddp.fetch(ctx.transport, release, wanted, start, None)
             rules = {s.series_id: s.release_rule for s in wanted}
@@ -264,6 +273,18 @@ def _market_chart_rows(
     return frame
 
 
+def _upsert_market_chart(
+    ctx: LoadContext, coin_id: str, frames: list[pd.DataFrame], responses: list[Response]
+) -> SeriesLoad:
+    frame = pd.concat(frames, ignore_index=True)
+    up = warehouse.upsert(ctx.con, warehouse.MARKET_CHART, frame)
+    last = frame["observation_date"].max() if not frame.empty else None
+    nbytes = sum(len(r.body) for r in responses)
+    return SeriesLoad(
+        "coingecko", coin_id, "ok", up.rows, up.inserted, up.updated, last, responses[-1].url, nbytes
+    )
+
+
 def load_coingecko_market_chart(ctx: LoadContext, coin_ids: list[str] | None = None) -> SourceLoad:
     started, req0, bytes0 = _counters(ctx)
     result = SourceLoad("coingecko", ctx.transport.mode)
@@ -290,20 +311,7 @@ def load_coingecko_market_chart(ctx: LoadContext, coin_ids: list[str] | None = N
                 ctx.transport, coin_id, days, ctx.keys.coingecko, ctx.keys.coingecko_plan, start
             )
             frames.append(_market_chart_rows(api, coin_id, "api", api_responses))
-            responses += api_responses
-            frame = pd.concat(frames, ignore_index=True)
-            up = warehouse.upsert(ctx.con, warehouse.MARKET_CHART, frame)
-            return SeriesLoad(
-                "coingecko",
-                coin_id,
-                "ok",
-                up.rows,
-                up.inserted,
-                up.updated,
-                frame["observation_date"].max(),
-                api_responses[-1].url,
-                sum(len(r.body) for r in responses),
-            )
+            return _upsert_market_chart(ctx, coin_id, frames, responses + api_responses)
 
         _run_series(ctx, result, "coingecko", coin_id, True, work)
     return _finish(ctx, result, started, req0, bytes0)
@@ -402,6 +410,142 @@ def load_all(run_id: str | None = None) -> list[SourceLoad]:
         for loader in LOADERS.values():
             results.append(loader(ctx))
     return results
+
+
+BACKFILL_SOURCES = ("fred", "fed_ddp", "coingecko")
+
+
+def _as_date(value: dt.date | str, name: str) -> dt.date:
+    if isinstance(value, dt.datetime):
+        return value.date()
+    if isinstance(value, dt.date):
+        return value
+    try:
+        return dt.date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValueError(f"{name} must be a date YYYY-MM-DD, not {str(value)[:40]!r}") from None
+
+
+def check_backfill(source: str, series_id: str, start, end) -> tuple[catalog.Series | None, dt.date, dt.date]:
+    """Validate a backfill request before anything is opened or fetched.
+
+    fred / fed_ddp: the id must be a catalog series of that source; coingecko: a configured coin id
+    (LIQUIDITY_COINS). Returns (catalog series or None for a coin, start, end)."""
+    if source not in BACKFILL_SOURCES:
+        raise ValueError(f"unknown source {source!r}; expected one of {', '.join(BACKFILL_SOURCES)}")
+    first, last = _as_date(start, "start"), _as_date(end, "end")
+    if first > last:
+        raise ValueError(f"start {first} is after end {last}")
+    if source == "coingecko":
+        check_coin_id(series_id)
+        if series_id not in settings.coins():
+            raise ValueError(
+                f"coingecko {series_id}: not a configured coin (LIQUIDITY_COINS={','.join(settings.coins())})"
+            )
+        return None, first, last
+    check_series_id(series_id)
+    try:
+        series = catalog.get(source, series_id)
+    except KeyError:
+        known = ", ".join(s.series_id for s in catalog.series_for(source))
+        raise ValueError(f"{source} {series_id}: not in ingest/series_catalog.csv (known: {known})") from None
+    return series, first, last
+
+
+def _backfill_fred(ctx: LoadContext, series: catalog.Series, start: dt.date, end: dt.date) -> SeriesLoad:
+    frame, responses = fred.fetch(ctx.transport, series, start, end, ctx.keys.fred)
+    frame = _provenance(frame, responses, series.release_rule, series.series_id)
+    return _observation_load(ctx, warehouse.FRED, "fred", series.series_id, frame, responses)
+
+
+def _backfill_fed_ddp(ctx: LoadContext, series: catalog.Series, start: dt.date, end: dt.date) -> SeriesLoad:
+    # The DDP serves whole packages: ask the series' release for [start, end], keep only this series.
+    frame, responses = fed_ddp.fetch(ctx.transport, series.dataset, [series], start, end)
+    frame = frame[frame["series_id"] == series.series_id].reset_index(drop=True)
+    frame = _provenance(frame, responses, series.release_rule, series.series_id)
+    return _observation_load(
+        ctx, warehouse.FED_DDP, "fed_ddp", series.series_id, frame, responses, {"release": series.dataset}
+    )
+
+
+def _backfill_coingecko(ctx: LoadContext, coin_id: str, start: dt.date, end: dt.date) -> SeriesLoad:
+    """The API part of the window (all of it on pro; the last 365 days on demo) as origin `api`;
+    what the demo API cannot serve from the website export as origin `export`."""
+    plan = ctx.keys.coingecko_plan
+    api_first = None if plan == "pro" else ctx.today - dt.timedelta(days=coingecko.DEMO_MAX_DAYS - 1)
+    frames, responses = [], []
+    if api_first is not None and start < api_first:
+        export_resp = ctx.transport.fetch(coingecko.export_request(coin_id))
+        export = window(coingecko.parse_export_csv(export_resp.body, coin_id, start), None, end)
+        frames.append(_market_chart_rows(export, coin_id, "export", [export_resp]))
+        responses.append(export_resp)
+    if api_first is None or end >= api_first:
+        days = max((ctx.today - start).days + 1, 1)
+        api, api_responses = coingecko.fetch_market_chart(
+            ctx.transport, coin_id, days, ctx.keys.coingecko, plan, start
+        )
+        api = window(api, None, end)
+        frames.append(_market_chart_rows(api, coin_id, "api", api_responses))
+        responses += api_responses
+    return _upsert_market_chart(ctx, coin_id, frames, responses)
+
+
+def backfill(
+    source: str,
+    series_id: str,
+    start: dt.date | str,
+    end: dt.date | str,
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+    transport: Transport | None = None,
+    keys: settings.ApiKeys | None = None,
+    run_id: str | None = None,
+) -> SeriesLoad:
+    """Re-ingest exactly [start, end] of one series and upsert it (revisions update, nothing duplicated).
+
+    `source` is fred, fed_ddp or coingecko (`series_id` a coin id). The id is checked against the
+    catalog before any connection or request. Without `con` the warehouse is opened here (taking
+    the single-writer lock); without `transport` the usual live/replay transport is built. A failed
+    fetch is logged and recorded in raw.load_log and returned with status `failed`.
+    """
+    series, first, last = check_backfill(source, series_id, start, end)
+    log.info("backfill %s %s %s..%s: fetching", source, series_id, first, last)
+    if con is None:
+        with warehouse.connect() as own:
+            return backfill(
+                source, series_id, first, last, con=own, transport=transport, keys=keys, run_id=run_id
+            )
+    ctx = context(con, transport or build_transport(), run_id, keys)
+    started, req0, bytes0 = _counters(ctx)
+    result = SourceLoad(source, ctx.transport.mode)
+
+    def work() -> SeriesLoad:
+        if source == "fred":
+            loaded = _backfill_fred(ctx, series, first, last)
+        elif source == "fed_ddp":
+            loaded = _backfill_fed_ddp(ctx, series, first, last)
+        else:
+            loaded = _backfill_coingecko(ctx, series_id, first, last)
+        loaded.message = f"backfill {first}..{last}"
+        return loaded
+
+    _run_series(ctx, result, source, series_id, True, work)
+    _finish(ctx, result, started, req0, bytes0)
+    outcome = result.series[-1]
+    log.info(
+        "backfill %s %s %s..%s: %s, %d rows in window, %d inserted, %d updated, %d requests, %.2fs",
+        source,
+        series_id,
+        first,
+        last,
+        outcome.status,
+        outcome.rows,
+        outcome.inserted,
+        outcome.updated,
+        result.requests,
+        result.seconds,
+    )
+    return outcome
 
 
 def main() -> int:

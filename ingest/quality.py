@@ -59,8 +59,14 @@ def schema_drift(con: duckdb.DuckDBPyConnection, table: str) -> Finding:
         return Finding(True, f"{table}: {len(actual)} columns as expected")
     missing = [c for c in expected if c not in actual]
     extra = [c for c in actual if c not in expected]
-    return Finding(False, f"{table}: columns differ from the DDL",
-                   {"missing_or_changed": [f"{c} {t}" for c, t in missing], "unexpected": [f"{c} {t}" for c, t in extra]})
+    return Finding(
+        False,
+        f"{table}: columns differ from the DDL",
+        {
+            "missing_or_changed": [f"{c} {t}" for c, t in missing],
+            "unexpected": [f"{c} {t}" for c, t in extra],
+        },
+    )
 
 
 def unit_drift(con: duckdb.DuckDBPyConnection, source: str) -> Finding:
@@ -75,8 +81,15 @@ def unit_drift(con: duckdb.DuckDBPyConnection, source: str) -> Finding:
             [s.series_id, lo, hi],
         ).fetchall()
         for day, value in out_of_band:
-            offenders.append({"series": s.series_id, "date": day, "value": value, "scaled": value * s.scale,
-                              "band": f"[{s.min_value}, {s.max_value}] {s.target_unit}"})
+            offenders.append(
+                {
+                    "series": s.series_id,
+                    "date": day,
+                    "value": value,
+                    "scaled": value * s.scale,
+                    "band": f"[{s.min_value}, {s.max_value}] {s.target_unit}",
+                }
+            )
         if s.target_unit == "usd_bn" and s.min_value > 0:
             jumps = con.execute(
                 f"""SELECT observation_date::VARCHAR, prev, value FROM (
@@ -87,10 +100,19 @@ def unit_drift(con: duckdb.DuckDBPyConnection, source: str) -> Finding:
                 [s.series_id, JUMP_FACTOR, JUMP_FACTOR],
             ).fetchall()
             for day, prev, value in jumps:
-                offenders.append({"series": s.series_id, "date": day, "previous": prev, "value": value,
-                                  "ratio": round(value / prev, 6)})
+                offenders.append(
+                    {
+                        "series": s.series_id,
+                        "date": day,
+                        "previous": prev,
+                        "value": value,
+                        "ratio": round(value / prev, 6),
+                    }
+                )
     if offenders:
-        return Finding(False, f"{len(offenders)} values contradict the catalog units", {"offending": offenders[:20]})
+        return Finding(
+            False, f"{len(offenders)} values contradict the catalog units", {"offending": offenders[:20]}
+        )
     return Finding(True, "every value within its catalog band; no ~1000x jumps")
 
 
@@ -109,8 +131,14 @@ def reconciliation(con: duckdb.DuckDBPyConnection) -> Finding:
         compared[f"{s.series_id} vs {s.reconciles_with}"] = len(rows)
         for day, ddp, fred_value in rows:
             if round(ddp, 3) != round(fred_value, 3):
-                offenders.append({"pair": f"{s.series_id} vs {s.reconciles_with}", "date": day,
-                                  "ddp_millions": ddp, "fred_millions": fred_value})
+                offenders.append(
+                    {
+                        "pair": f"{s.series_id} vs {s.reconciles_with}",
+                        "date": day,
+                        "ddp_millions": ddp,
+                        "fred_millions": fred_value,
+                    }
+                )
     details = {"weeks_compared": compared}
     if offenders:
         details["differences"] = offenders[:20]
@@ -125,30 +153,52 @@ def continuity(con: duckdb.DuckDBPyConnection, source: str) -> Finding:
     table = _series_table(source)
     offenders = []
     for s in catalog.series_for(source):
-        dates = [r[0] for r in con.execute(
-            f"SELECT observation_date FROM {table} WHERE series_id = ? ORDER BY 1", [s.series_id]).fetchall()]
+        dates = [
+            r[0]
+            for r in con.execute(
+                f"SELECT observation_date FROM {table} WHERE series_id = ? ORDER BY 1", [s.series_id]
+            ).fetchall()
+        ]
         if len(dates) < 2:
             continue
         if s.cadence == "weekly":
             for a, b in zip(dates, dates[1:], strict=False):
                 if (b - a).days != 7:
-                    offenders.append({"series": s.series_id, "after": a.isoformat(), "next": b.isoformat(),
-                                      "gap_days": (b - a).days})
+                    offenders.append(
+                        {
+                            "series": s.series_id,
+                            "after": a.isoformat(),
+                            "next": b.isoformat(),
+                            "gap_days": (b - a).days,
+                        }
+                    )
         elif s.cadence == "daily" and s.dating == "business_day":
             since = dates[-1] - dt.timedelta(days=DAILY_CONTINUITY_DAYS)
             recent = [d for d in dates if d >= since]
             for a, b in zip(recent, recent[1:], strict=False):
                 missing = _business_days_between(a, b)
                 if missing > MAX_MISSING_BUSINESS_DAYS:
-                    offenders.append({"series": s.series_id, "after": a.isoformat(), "next": b.isoformat(),
-                                      "missing_business_days": missing})
+                    offenders.append(
+                        {
+                            "series": s.series_id,
+                            "after": a.isoformat(),
+                            "next": b.isoformat(),
+                            "missing_business_days": missing,
+                        }
+                    )
         elif s.cadence == "daily":
             since = dates[-1] - dt.timedelta(days=DAILY_CONTINUITY_DAYS)
             recent = [d for d in dates if d >= since]
             for a, b in zip(recent, recent[1:], strict=False):
                 if (b - a).days > 1:
-                    offenders.append({"series": s.series_id, "after": a.isoformat(), "next": b.isoformat(),
-                                      "gap_days": (b - a).days})
+                    offenders.append(
+                        {
+                            "series": s.series_id,
+                            "after": a.isoformat(),
+                            "next": b.isoformat(),
+                            "gap_days": (b - a).days,
+                        }
+                    )
     if offenders:
         return Finding(False, f"{len(offenders)} gaps in {source} series", {"gaps": offenders[:20]})
     return Finding(True, f"no unexpected gaps in {source} series")
@@ -188,31 +238,54 @@ def freshness(con: duckdb.DuckDBPyConnection, source: str, today: dt.date) -> Fi
     table = _series_table(source)
     late_required, late_optional = [], []
     for s in catalog.series_for(source):
-        last = con.execute(f"SELECT max(observation_date) FROM {table} WHERE series_id = ?", [s.series_id]).fetchone()[0]
+        last = con.execute(
+            f"SELECT max(observation_date) FROM {table} WHERE series_id = ?", [s.series_id]
+        ).fetchone()[0]
         expected = expected_latest(s, today)
         if last is None or last < expected:
-            entry = {"series": s.series_id, "last": last.isoformat() if last else None,
-                     "expected_at_least": expected.isoformat(), "days_behind": (expected - last).days if last else None}
+            entry = {
+                "series": s.series_id,
+                "last": last.isoformat() if last else None,
+                "expected_at_least": expected.isoformat(),
+                "days_behind": (expected - last).days if last else None,
+            }
             if s.required:
                 late_required.append(entry)
             else:
-                entry["reason"] = ("optional series, not updated by its source since then" if last
-                                   else "optional series, absent from this source")
+                entry["reason"] = (
+                    "optional series, not updated by its source since then"
+                    if last
+                    else "optional series, absent from this source"
+                )
                 late_optional.append(entry)
     details = {"as_of": today.isoformat(), "late_required": late_required, "stale_optional": late_optional}
     if late_required:
         return Finding(False, f"{len(late_required)} required series late", details)
     if late_optional:
-        return Finding(True, f"{len(late_optional)} optional series stale (reported, not blocking)", details, warning=True)
+        return Finding(
+            True,
+            f"{len(late_optional)} optional series stale (reported, not blocking)",
+            details,
+            warning=True,
+        )
     return Finding(True, f"every {source} series is current as of {today}", details)
 
 
 def crypto_freshness(con: duckdb.DuckDBPyConnection, coins: list[str], today: dt.date) -> Finding:
-    rows = dict(con.execute("SELECT coin_id, max(observation_date) FROM raw.coingecko_market_chart GROUP BY 1").fetchall())
-    late = [{"coin": c, "last": rows[c].isoformat() if rows.get(c) else None} for c in coins
-            if rows.get(c) is None or rows[c] < today - dt.timedelta(days=1)]
+    rows = dict(
+        con.execute(
+            "SELECT coin_id, max(observation_date) FROM raw.coingecko_market_chart GROUP BY 1"
+        ).fetchall()
+    )
+    late = [
+        {"coin": c, "last": rows[c].isoformat() if rows.get(c) else None}
+        for c in coins
+        if rows.get(c) is None or rows[c] < today - dt.timedelta(days=1)
+    ]
     if late:
-        return Finding(False, f"{len(late)} coins without yesterday's close", {"as_of": today.isoformat(), "late": late})
+        return Finding(
+            False, f"{len(late)} coins without yesterday's close", {"as_of": today.isoformat(), "late": late}
+        )
     return Finding(True, "every coin has yesterday's close", {"as_of": today.isoformat()})
 
 
@@ -226,8 +299,11 @@ def net_liquidity_identity(con: duckdb.DuckDBPyConnection) -> Finding:
     ).fetchall()
     if rows:
         cols = ["date", "fed_total_assets_bn", "tga_bn", "on_rrp_bn", "net_liquidity_bn"]
-        return Finding(False, "net_liquidity_bn != fed_total_assets_bn - tga_bn - on_rrp_bn",
-                       {"rows": [dict(zip(cols, r, strict=True)) for r in rows]})
+        return Finding(
+            False,
+            "net_liquidity_bn != fed_total_assets_bn - tga_bn - on_rrp_bn",
+            {"rows": [dict(zip(cols, r, strict=True)) for r in rows]},
+        )
     n = con.execute("SELECT count(net_liquidity_bn) FROM marts.liquidity_daily").fetchone()[0]
     return Finding(True, f"identity holds on {n} rows")
 
@@ -239,11 +315,17 @@ def no_future_dates(con: duckdb.DuckDBPyConnection) -> Finding:
         "UNION ALL SELECT max(observation_date) FROM raw.fed_ddp_observations "
         "UNION ALL SELECT max(observation_date) FROM raw.coingecko_market_chart)"
     ).fetchone()[0]
-    marts = {t: con.execute(f"SELECT max(date) FROM marts.{t}").fetchone()[0]
-             for t in ("liquidity_daily", "crypto_vs_liquidity")}
-    ahead = {t: d.isoformat() for t, d in marts.items() if d is not None and newest is not None and d > newest}
-    details = {"newest_input": newest.isoformat() if newest else None,
-               "mart_max_date": {t: d.isoformat() if d else None for t, d in marts.items()}}
+    marts = {
+        t: con.execute(f"SELECT max(date) FROM marts.{t}").fetchone()[0]
+        for t in ("liquidity_daily", "crypto_vs_liquidity")
+    }
+    ahead = {
+        t: d.isoformat() for t, d in marts.items() if d is not None and newest is not None and d > newest
+    }
+    details = {
+        "newest_input": newest.isoformat() if newest else None,
+        "mart_max_date": {t: d.isoformat() if d else None for t, d in marts.items()},
+    }
     if ahead:
         return Finding(False, "mart dates beyond the newest input", {**details, "ahead": ahead})
     return Finding(True, "no mart date lies beyond its inputs", details)

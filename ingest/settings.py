@@ -21,6 +21,8 @@ def dbt_executable() -> str:
     """The `dbt` installed beside this interpreter (the project's .venv), else whatever is on PATH."""
     candidate = Path(sys.executable).with_name("dbt")
     return str(candidate) if candidate.exists() else "dbt"
+
+
 LOOKBACK_DAYS = 35
 
 

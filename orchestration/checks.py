@@ -1,6 +1,5 @@
 """Python asset checks (rules in `ingest/quality.py`). Blocking checks stop the run before publication."""
 
-
 import datetime as dt
 from collections.abc import Callable
 from zoneinfo import ZoneInfo
@@ -9,7 +8,7 @@ import dagster as dg
 import duckdb
 
 from ingest import load, quality, settings
-from orchestration.resources import WarehouseResource
+from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 RAW = {
     "fred_observations": "raw.fred_observations",
@@ -49,7 +48,7 @@ def _check(
     blocking: bool,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
 ) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=asset, name=name, description=description, blocking=blocking)
+    @dg.asset_check(asset=asset, name=name, description=description, blocking=blocking, pool=WAREHOUSE_POOL)
     def _impl(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.get_connection() as con:
             return _result(rule(con), severity)

@@ -1,4 +1,5 @@
-"""Command line: `python -m orchestration.cli run` (what `make run` calls) and `... dev`.
+"""Command line: `python -m orchestration.cli run` (what `make run` calls), `... dev` and
+`... backfill --source fred --series WALCL --start 2020-01-01 --end 2020-12-31`.
 
 `run` materializes every asset once (ingest → dbt build → checks → publish) in this process,
 prints a short summary, and exits non-zero when any step or blocking check failed.
@@ -38,7 +39,10 @@ def run(job_name: str = "materialize_everything") -> int:
 
         hosts = ["fred.stlouisfed.org", "www.federalreserve.gov", "api.coingecko.com"]
         if unreachable_hosts(hosts) == hosts:
-            print(f"ERROR network unreachable: cannot connect to {', '.join(hosts)}. {OFFLINE_HINT}", file=sys.stderr)
+            print(
+                f"ERROR network unreachable: cannot connect to {', '.join(hosts)}. {OFFLINE_HINT}",
+                file=sys.stderr,
+            )
             return 2
     dagster_home()
     with dg.DagsterInstance.get() as instance:
@@ -46,6 +50,29 @@ def run(job_name: str = "materialize_everything") -> int:
         result = job.execute_in_process(instance=instance, raise_on_error=False)
         print_summary(result)
     return 0 if result.success else 1
+
+
+def backfill(source: str, series: str, start: str, end: str) -> int:
+    """Re-ingest [start, end] of one series into the warehouse (no dbt, no publish), like the
+    `backfill_series` job; waits for the single-writer lock if a run is writing."""
+    import logging
+
+    from ingest import load
+    from ingest.errors import InvalidIdentifier, NetworkUnreachable
+
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
+    try:
+        load.check_backfill(source, series, start, end)
+        outcome = load.backfill(source, series, start, end)
+    except (InvalidIdentifier, ValueError, NetworkUnreachable) as exc:
+        print(f"ERROR {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"{source} {series} {start}..{end}: {outcome.status} rows={outcome.rows} "
+        f"inserted={outcome.inserted} updated={outcome.updated} {outcome.message}"
+    )
+    return 0 if outcome.status == "ok" else 1
 
 
 def dev() -> int:
@@ -73,9 +100,16 @@ def main(argv: list[str] | None = None) -> int:
     run_p = sub.add_parser("run", help="materialize every asset once")
     run_p.add_argument("--job", default="materialize_everything")
     sub.add_parser("dev", help="Dagster webserver + daemon on 127.0.0.1:3000")
+    bf = sub.add_parser("backfill", help="re-ingest a date range of one series (raw layer only)")
+    bf.add_argument("--source", required=True, choices=["fred", "fed_ddp", "coingecko"])
+    bf.add_argument("--series", required=True, help="catalog series id, or coin id for coingecko")
+    bf.add_argument("--start", required=True, help="first date YYYY-MM-DD (inclusive)")
+    bf.add_argument("--end", required=True, help="last date YYYY-MM-DD (inclusive)")
     args = parser.parse_args(argv)
     if args.command == "run":
         return run(args.job)
+    if args.command == "backfill":
+        return backfill(args.source, args.series, args.start, args.end)
     return dev()
 
 

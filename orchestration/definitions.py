@@ -11,9 +11,11 @@ from dagster_dbt import DbtCliResource
 
 from ingest import settings
 from orchestration import checks
+from orchestration.alerts import alert_on_run_failure
 from orchestration.assets.dbt import dbt_models
 from orchestration.assets.raw import RAW_ASSETS
 from orchestration.assets.serving import serving_duckdb
+from orchestration.backfill import backfill_series
 from orchestration.jobs import materialize_everything, nightly_schedule, weekly_fed, weekly_schedule
 from orchestration.project import DBT_PROJECT
 from orchestration.resources import build_resources
@@ -21,8 +23,9 @@ from orchestration.resources import build_resources
 defs = dg.Definitions(
     assets=[*RAW_ASSETS, dbt_models, serving_duckdb],
     asset_checks=checks.ALL_CHECKS,
-    jobs=[materialize_everything, weekly_fed],
+    jobs=[materialize_everything, weekly_fed, backfill_series],
     schedules=[nightly_schedule, weekly_schedule],
+    sensors=[alert_on_run_failure],
     resources={
         **build_resources(),
         "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=settings.dbt_executable()),

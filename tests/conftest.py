@@ -19,7 +19,28 @@ from types import SimpleNamespace
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
+# Every setting the pipeline reads from the environment: tests start with none of a developer's.
+PIPELINE_ENV = (
+    "FRED_API_KEY",
+    "COINGECKO_API_KEY",
+    "COINGECKO_PLAN",
+    "LIQUIDITY_DATA_DIR",
+    "LIQUIDITY_REPLAY_DIR",
+    "LIQUIDITY_START",
+    "LIQUIDITY_COINS",
+    "LIQUIDITY_DDP_PACKAGE_H41",
+    "LIQUIDITY_DDP_PACKAGE_H8",
+    "LIQUIDITY_ALERT_WEBHOOK",
+)
 SHARED_DATA = (PROJECT_ROOT / ".." / "shared" / "data").resolve()
+
+
+@pytest.fixture
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> pytest.MonkeyPatch:
+    """Never use a developer's real keys, data dir or replay setting."""
+    for name in PIPELINE_ENV:
+        monkeypatch.delenv(name, raising=False)
+    return monkeypatch
 
 
 @pytest.fixture(scope="session")

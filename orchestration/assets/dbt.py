@@ -1,6 +1,5 @@
 """dbt models as Dagster assets, from a cached DbtProject (parsed by `make prepare`, or by `dagster dev`)."""
 
-
 import os
 from collections.abc import Mapping
 from typing import Any

@@ -1,6 +1,5 @@
 """Raw-layer assets: one per source table. They call `ingest.load` and report what they did."""
 
-
 import dagster as dg
 
 from ingest import load

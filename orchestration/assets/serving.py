@@ -1,6 +1,5 @@
 """Write-audit-publish: copy the audited marts into a fresh `serving.duckdb` and swap it in atomically."""
 
-
 import os
 from pathlib import Path
 

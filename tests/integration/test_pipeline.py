@@ -90,19 +90,27 @@ def test_incremental_raw_layer_equals_fresh_load(incremental_dir, fresh_dir, tab
 
 
 def test_no_duplicate_keys_after_two_runs(incremental_dir):
-    for table, key in [("raw.fred_observations", "series_id, observation_date"),
-                       ("raw.fed_ddp_observations", "series_id, observation_date"),
-                       ("raw.coingecko_market_chart", "coin_id, observation_date, origin"),
-                       ("raw.coingecko_global", "origin, snapped_at")]:
-        dupes = one(incremental_dir, f"SELECT count(*) - count(DISTINCT ({key})) FROM {table}", db="warehouse.duckdb")
+    for table, key in [
+        ("raw.fred_observations", "series_id, observation_date"),
+        ("raw.fed_ddp_observations", "series_id, observation_date"),
+        ("raw.coingecko_market_chart", "coin_id, observation_date, origin"),
+        ("raw.coingecko_global", "origin, snapped_at"),
+    ]:
+        dupes = one(
+            incremental_dir, f"SELECT count(*) - count(DISTINCT ({key})) FROM {table}", db="warehouse.duckdb"
+        )
         assert dupes == 0, table
 
 
 def test_incremental_run_requested_a_window_not_full_history(incremental_dir):
     # The second run asked FRED only for rows after the watermark minus the 35-day look-back, except
     # where the loaded history began later than the source's (a one-off history backfill, said so).
-    rows = query(incremental_dir, "SELECT series, rows_in_payload, message FROM raw.load_log WHERE source = 'fred' "
-                 "AND status = 'ok' ORDER BY loaded_at DESC, series LIMIT 10", db="warehouse.duckdb")
+    rows = query(
+        incremental_dir,
+        "SELECT series, rows_in_payload, message FROM raw.load_log WHERE source = 'fred' "
+        "AND status = 'ok' ORDER BY loaded_at DESC, series LIMIT 10",
+        db="warehouse.duckdb",
+    )
     windowed = [(s, n) for s, n, message in rows if not message.startswith("history backfill")]
     backfilled = {s for s, _, message in rows if message.startswith("history backfill")}
     # WTREGEN's 2025-11-19 file starts in 2007; TLAACBW027SBOG's (old format) in 2009; DFF's in 2021.

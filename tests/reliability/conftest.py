@@ -23,25 +23,12 @@ from reliability_support import Harness, RawServer, Router, fast_transport
 
 from ingest.transport import LiveTransport, RedactingFilter
 
-ENV = (
-    "FRED_API_KEY",
-    "COINGECKO_API_KEY",
-    "COINGECKO_PLAN",
-    "LIQUIDITY_DATA_DIR",
-    "LIQUIDITY_REPLAY_DIR",
-    "LIQUIDITY_START",
-    "LIQUIDITY_COINS",
-    "LIQUIDITY_DDP_PACKAGE_H41",
-    "LIQUIDITY_DDP_PACKAGE_H8",
-)
 LOGGERS = ("", "urllib3", "urllib3.connectionpool", "requests", "ingest.transport", "ingest.load")
 
 
 @pytest.fixture(autouse=True)
-def _isolated_env(monkeypatch: pytest.MonkeyPatch):
+def _isolated_env(clean_env: pytest.MonkeyPatch):
     """Never use a developer's real keys, data dir or replay setting."""
-    for name in ENV:
-        monkeypatch.delenv(name, raising=False)
 
 
 @pytest.fixture(autouse=True)

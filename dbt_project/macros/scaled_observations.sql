@@ -1,0 +1,45 @@
+{#-
+  Staging for the long observation tables (raw.fred_observations, raw.fed_ddp_observations):
+  the published value times the catalog's scale gives the target unit (USD billions or percent).
+  Scale, units, cadence and bands come from the catalog (joined on source + series_id), never
+  hard-coded, so both sources are normalized by exactly the same expression.
+-#}
+{% macro scaled_observations(source_name, table_name, extra_columns=[]) %}
+with source as (
+    select * from {{ source(source_name, table_name) }}
+),
+
+catalog as (
+    select * from {{ ref('stg_catalog__series') }}
+    where source = '{{ source_name }}'
+),
+
+renamed as (
+    select
+        '{{ source_name }}'                              as source,
+        {%- for column in extra_columns %}
+        cast(source.{{ column }} as varchar)             as {{ column }},
+        {%- endfor %}
+        catalog.concept,
+        cast(source.series_id as varchar)                as series_id,
+        cast(source.observation_date as date)            as observation_date,
+        -- round away binary noise of the scaling (1e-9 bn = 1 USD; rates have <= 4 decimals)
+        round(cast(source.value as double) * catalog.scale, 9) as value,
+        catalog.target_unit,
+        cast(source.value as double)                     as published_value,
+        catalog.units                                    as published_units,
+        catalog.scale,
+        catalog.cadence,
+        catalog.dating,
+        catalog.release_rule,
+        cast(source.known_on as date)                    as known_on,
+        catalog.max_stale_days,
+        catalog.min_value,
+        catalog.max_value
+    from source
+    left join catalog
+        on catalog.series_id = source.series_id
+)
+
+select * from renamed
+{% endmacro %}

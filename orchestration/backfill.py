@@ -1,0 +1,94 @@
+"""`backfill_series`: re-ingest a date range of one series from the Launchpad.
+
+Run config (Launchpad → `backfill_series` → Config):
+
+    ops:
+      backfill_series_op:
+        config: {source: fred, series: WALCL, start: "2020-01-01", end: "2020-12-31"}
+
+Same code as `python -m orchestration.cli backfill ...` (`ingest.load.backfill`); it writes through
+the `warehouse` resource (single-writer lock) inside the `duckdb_warehouse` pool. dbt and the serving
+file are not rebuilt here: run `materialize_everything` afterwards to carry the rows into the marts.
+"""
+
+import dagster as dg
+from pydantic import Field
+
+from ingest import load
+from ingest.errors import InvalidIdentifier, NetworkUnreachable
+from orchestration.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
+
+RAW_ASSET = {
+    "fred": ["raw", "fred_observations"],
+    "fed_ddp": ["raw", "fed_ddp_observations"],
+    "coingecko": ["raw", "coingecko_market_chart"],
+}
+
+
+class BackfillConfig(dg.Config):
+    source: str = Field(description="fred, fed_ddp or coingecko")
+    series: str = Field(description="catalog series id (fred / fed_ddp) or CoinGecko coin id, e.g. WALCL")
+    start: str = Field(description="first date, YYYY-MM-DD (inclusive)")
+    end: str = Field(description="last date, YYYY-MM-DD (inclusive)")
+
+
+@dg.op(pool=WAREHOUSE_POOL, tags={"kind": "backfill"})
+def backfill_series_op(
+    context: dg.OpExecutionContext,
+    config: BackfillConfig,
+    warehouse: WarehouseResource,
+    sources: SourcesResource,
+) -> dg.Output[dict]:
+    try:
+        load.check_backfill(config.source, config.series, config.start, config.end)
+    except (InvalidIdentifier, ValueError) as exc:
+        raise dg.Failure(description=f"backfill rejected: {exc}", allow_retries=False) from None
+    transport = sources.transport()
+    with warehouse.get_connection() as con:
+        try:
+            outcome = load.backfill(
+                config.source,
+                config.series,
+                config.start,
+                config.end,
+                con=con,
+                transport=transport,
+                keys=sources.api_keys(),
+                run_id=context.run_id,
+            )
+        except NetworkUnreachable as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+    summary = {
+        "source": config.source,
+        "series": config.series,
+        "start": config.start,
+        "end": config.end,
+        "status": outcome.status,
+        "rows": outcome.rows,
+        "inserted": outcome.inserted,
+        "updated": outcome.updated,
+    }
+    context.log.info(
+        f"backfill {config.source} {config.series} {config.start}..{config.end}: {outcome.status}, "
+        f"{outcome.rows} rows, {outcome.inserted} inserted, {outcome.updated} updated"
+    )
+    if outcome.status != "ok":
+        raise dg.Failure(description=outcome.message or "backfill failed", metadata=summary)
+    context.log_event(
+        dg.AssetMaterialization(
+            asset_key=RAW_ASSET[config.source],
+            description=f"backfill {config.series} {config.start}..{config.end}",
+            metadata={**summary, "url": outcome.url or ""},
+        )
+    )
+    return dg.Output(summary, metadata=summary)
+
+
+@dg.job(
+    name="backfill_series",
+    description="Re-ingest [start, end] of one series (config: source, series, start, end); "
+    "then run materialize_everything to rebuild the marts.",
+    tags={"dagster/max_retries": "0"},
+)
+def backfill_series() -> None:
+    backfill_series_op()
