@@ -20,7 +20,14 @@ import duckdb
 import pandas as pd
 
 from ingest import calendar, catalog, coingecko, fed_ddp, fred, settings, warehouse
-from ingest.errors import InvalidIdentifier, NetworkUnreachable, SourceError, check_coin_id, check_series_id
+from ingest.errors import (
+    HttpError,
+    InvalidIdentifier,
+    NetworkUnreachable,
+    SourceError,
+    check_coin_id,
+    check_series_id,
+)
 from ingest.parsing import window
 from ingest.transport import ReplayMissing, Response, Transport, install_log_redaction, make_transport
 
@@ -40,6 +47,7 @@ class SeriesLoad:
     bytes: int = 0
     message: str = ""
     required: bool = True
+    transient: bool = False  # an HTTP failure that a later retry may not see (rate limit, 5xx, timeout)
 
 
 @dataclasses.dataclass
@@ -143,7 +151,9 @@ def _run_series(
         raise
     except (SourceError, InvalidIdentifier, ValueError) as exc:
         message = str(exc) if isinstance(exc, SourceError) else f"{source} {series}: {exc}"
-        outcome = SeriesLoad(source, series, "failed", message=message, required=required)
+        outcome = SeriesLoad(
+            source, series, "failed", message=message, required=required, transient=isinstance(exc, HttpError)
+        )
     if outcome.status == "failed":
         log.error("%s", outcome.message)
     elif outcome.status == "skipped":

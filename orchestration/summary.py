@@ -45,9 +45,8 @@ def print_summary(result: dg.ExecuteInProcessResult) -> None:
         print(f"  {state:4s} {ev.asset_key.to_user_string()}:{ev.check_name}")
     for event in result.all_events:
         if event.is_step_failure:
-            print(
-                f"step failed: {event.step_key}: {event.event_specific_data.error.message.strip().splitlines()[0]}"
-            )
+            message = event.event_specific_data.error.message.strip().splitlines()[0]
+            print(f"step failed: {event.step_key}: {message.split('Failure: ', 1)[-1]}")
     serving = settings.serving_path()
     print(f"warehouse: {wh}")
     print(f"serving:   {serving if serving.exists() else '(not published yet)'}")

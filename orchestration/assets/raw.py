@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from ingest import load
+from ingest import load, quality
 from ingest import warehouse as raw_db
 from ingest.errors import NetworkUnreachable
 from orchestration.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
@@ -40,6 +40,10 @@ def _materialize(
 ) -> dg.MaterializeResult:
     transport = sources.transport()
     with warehouse_res.get_connection() as con:
+        drift = quality.schema_drift(con, table)
+        if not drift.passed:
+            # Loading into a changed table would fail or misplace values: stop before any write, no retry.
+            raise dg.Failure(description=f"{drift.summary}: {drift.details}", allow_retries=False)
         ctx = load.context(con, transport, context.run_id, sources.api_keys())
         try:
             result = load.LOADERS[name](ctx)
@@ -77,7 +81,12 @@ def _materialize(
     if result.failures:
         # The other series are loaded and committed; this run still fails so nothing stale is published.
         context.add_output_metadata(metadata)
-        result.raise_for_failures()
+        failed = result.failures
+        # Bad payloads fail the same way on a retry; only HTTP failures are worth the RetryPolicy.
+        raise dg.Failure(
+            description=f"{len(failed)} series failed: " + "; ".join(s.message for s in failed),
+            allow_retries=any(s.transient for s in failed),
+        )
     return dg.MaterializeResult(metadata=metadata)
 
 

@@ -4,8 +4,11 @@ keeps the serving file byte-identical to the last good one."""
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import shutil
 from pathlib import Path
+
+import pytest
 
 from ingest import load, quality, warehouse
 from tests.integration.conftest import replay, run_pipeline
@@ -110,21 +113,83 @@ def test_renamed_raw_column_fails_schema_drift(tmp_path, monkeypatch):
     assert "known_on DATE" in finding.details["missing_or_changed"]
 
 
-def test_blocking_check_failure_stops_publication(tmp_path, monkeypatch):
-    """A good run publishes; a run on a snapshot with a unit error fails and leaves serving untouched."""
+@pytest.fixture(scope="module")
+def good_run(tmp_path_factory) -> Path:
+    """A data dir after one successful run of the clean 2025-11-19 snapshot."""
+    data_dir = tmp_path_factory.mktemp("good") / "data"
+    assert run_pipeline(data_dir, CUT).success
+    return data_dir
+
+
+def _walcl_div_1000(root: Path):
+    edit_line(root / "fred/fredgraph/WALCL.csv", "2025-11-19,", lambda line: "2025-11-19,6555.283")
+
+
+def _deleted_wednesday(root: Path):
+    edit_line(root / "fred/fredgraph/WRESBAL.csv", "2024-06-05,", lambda line: None)
+
+
+def _ddp_week_average_plus_one(root: Path):
+    path = root / "fed_ddp/H41.csv"
+    header = [c.strip('"') for c in path.read_bytes().decode().split("\r\n")[5].split(",")]
+    col = header.index("RESPPLLDT_XAW_N.WW")
+
+    def bump(line: str) -> str:
+        cells = line.split(",")
+        cells[col] = str(int(cells[col]) + 1)
+        return ",".join(cells)
+
+    edit_line(path, "2022-06-01,", bump)
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "failing_check"),
+    [
+        (_walcl_div_1000, "unit_drift"),
+        (_deleted_wednesday, "continuity"),
+        (_ddp_week_average_plus_one, "reconciliation_with_fred"),
+        ("rename_raw_column", "schema_drift"),
+    ],
+)
+def test_make_run_fails_and_serving_is_unchanged(
+    good_run, tmp_path, monkeypatch, capsys, corrupt, failing_check
+):
+    """`make run`'s entry point exits non-zero on each corruption; serving.duckdb keeps its sha256."""
+    from orchestration import cli
+
     data_dir = tmp_path / "data"
-    good = run_pipeline(data_dir, CUT)
-    assert good.success
-    before = (data_dir / "serving.duckdb").read_bytes()
-
-    def edit(root: Path):
-        edit_line(root / "fred/fredgraph/WALCL.csv", "2025-11-19,", lambda line: "2025-11-19,6555.283")
-
-    bad_root = corrupted_snapshot(tmp_path, edit)
-    monkeypatch.setattr("tests.integration.conftest.REPLAY_ROOT", bad_root.parent)
-    bad = run_pipeline(data_dir, CUT)
-    assert not bad.success
-    failed = [e for e in bad.get_asset_check_evaluations() if not e.passed and e.check_name == "unit_drift"]
-    assert failed, "unit_drift should have failed"
-    assert not any(e.step_key and "serving" in e.step_key and e.is_step_success for e in bad.all_events)
-    assert (data_dir / "serving.duckdb").read_bytes() == before
+    if corrupt in ("rename_raw_column", _walcl_div_1000):
+        shutil.copytree(good_run, data_dir)  # the corruption reaches a warehouse with earlier good data
+    else:
+        # A row missing from a payload never deletes loaded data, and the DDP row lies before the
+        # incremental window: these corruptions bite on a rebuilt warehouse, with the last good serving file.
+        data_dir.mkdir()
+        shutil.copy(good_run / "serving.duckdb", data_dir / "serving.duckdb")
+    before = hashlib.sha256((data_dir / "serving.duckdb").read_bytes()).hexdigest()
+    if corrupt == "rename_raw_column":
+        snapshot = replay(CUT)
+        with warehouse.connect(data_dir / "warehouse.duckdb") as con:
+            con.execute("ALTER TABLE raw.coingecko_global RENAME COLUMN total_volume_usd TO volume_usd")
+    else:
+        snapshot = corrupted_snapshot(tmp_path, corrupt)
+    monkeypatch.setenv("LIQUIDITY_DATA_DIR", str(data_dir))
+    monkeypatch.setenv("LIQUIDITY_REPLAY_DIR", str(snapshot))
+    monkeypatch.setenv("DAGSTER_HOME", str(tmp_path / "dagster_home"))
+    assert cli.main(["run"]) == 1
+    after = hashlib.sha256((data_dir / "serving.duckdb").read_bytes()).hexdigest()
+    assert after == before
+    with warehouse.connect(data_dir / "warehouse.duckdb", read_only=True) as con:
+        assert (
+            con.execute("SELECT count(*) FROM raw.fred_observations").fetchone()[0] > 0
+        )  # earlier data kept
+    summary = capsys.readouterr().out
+    assert "FAILED" in summary
+    if corrupt == "rename_raw_column":
+        # The raw asset refuses to write into a drifted table, before any write and without retries.
+        assert (
+            "step failed: raw__coingecko_global: raw.coingecko_global: columns differ from the DDL" in summary
+        )
+        assert "total_volume_usd DOUBLE" in summary
+    else:
+        failed = [line.split()[-1] for line in summary.splitlines() if line.strip().startswith("FAIL ")]
+        assert any(name.endswith(f":{failing_check}") for name in failed), summary[-3000:]
