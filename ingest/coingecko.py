@@ -131,18 +131,27 @@ def _points(payload: dict, key: str, series: str) -> dict[int, float | None]:
 
 
 def _daily_frame(series: str, stamps: list[int], columns: dict[str, dict[int, float | None]]) -> pd.DataFrame:
-    """Keep the daily 00:00 UTC points; the final intraday point is the day still in progress."""
-    rows = []
-    for ms in sorted(stamps):
+    """One point per UTC day: the 00:00 point where there is one, else the day's first point.
+
+    The payload's last point, when it is not at 00:00, is the day still in progress and is dropped.
+    Older history sometimes has a day stamped a little after midnight; such days are kept.
+    """
+    ordered = sorted(stamps)
+    chosen: dict[dt.date, tuple[dt.datetime, int]] = {}
+    for i, ms in enumerate(ordered):
         snapped = dt.datetime.fromtimestamp(ms / 1000, dt.UTC).replace(tzinfo=None)
-        if snapped.time() != dt.time(0):
+        midnight = snapped.time() == dt.time(0)
+        if not midnight and i == len(ordered) - 1:
             continue
-        rows.append([snapped.date(), snapped] + [columns[c].get(ms) for c in columns])
-    frame = pd.DataFrame(rows, columns=["observation_date", "snapped_at", *columns])
-    dupes = frame["observation_date"][frame["observation_date"].duplicated()]
-    if not dupes.empty:
-        raise PayloadError(SOURCE, series, f"duplicate date {dupes.iloc[0].isoformat()} in one payload")
-    return frame
+        day = snapped.date()
+        if day not in chosen:
+            chosen[day] = (snapped, ms)
+        elif midnight:
+            if chosen[day][0].time() == dt.time(0):
+                raise PayloadError(SOURCE, series, f"duplicate date {day.isoformat()} in one payload")
+            chosen[day] = (snapped, ms)
+    rows = [[day, snapped] + [columns[c].get(ms) for c in columns] for day, (snapped, ms) in chosen.items()]
+    return pd.DataFrame(rows, columns=["observation_date", "snapped_at", *columns])
 
 
 def _zero_to_null(frame: pd.DataFrame, column: str) -> pd.DataFrame:

@@ -297,6 +297,17 @@ def test_market_chart_keeps_midnight_points_and_drops_intraday(wire):
     assert last["market_cap_usd"] == 1680807873673.8472
 
 
+def test_market_chart_keeps_a_day_stamped_after_midnight(wire):
+    # Older CoinGecko history has days stamped a little after 00:00 (e.g. 2017-06-06 in a recorded
+    # BTC response): such a day is kept, only the final in-progress point is dropped.
+    first_ms, first_price, cap, volume = wire.BTC_POINTS[0]
+    shifted = [(first_ms + 180_000, first_price, cap, volume), *wire.BTC_POINTS[1:], wire.BTC_INTRADAY]
+    frame = coingecko.parse_market_chart(wire.market_chart(shifted), "bitcoin")
+    assert len(frame) == len(wire.BTC_POINTS)
+    assert frame.iloc[0]["price_usd"] == first_price
+    assert frame.iloc[0]["snapped_at"].minute == 3
+
+
 def test_market_chart_zero_market_cap_becomes_null_and_start_window(wire):
     points = [
         (wire.ms("2019-05-08"), 3.2699771961339086, 0.0, 1000.0),
