@@ -29,8 +29,8 @@ test: prepare
 dev: prepare
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/data/dagster_home} $(BIN)/python -m orchestration.cli dev
 
-bench: prepare
-	$(BIN)/python -m bench.run
+bench:
+	@echo "make bench: the benchmark suite is not built yet (issue #5)" >&2; exit 1
 
 lint: $(STAMP)
 	$(BIN)/ruff check ingest orchestration tests

@@ -301,8 +301,6 @@ def load_coingecko_market_chart(ctx: LoadContext, coin_ids: list[str] | None = N
     for coin_id in coin_ids if coin_ids is not None else settings.coins():
 
         def work(coin_id=coin_id) -> SeriesLoad:
-            from ingest.errors import check_coin_id
-
             check_coin_id(coin_id)
             last = warehouse.watermark(ctx.con, warehouse.MARKET_CHART, {"coin_id": coin_id})
             frames, responses = [], []

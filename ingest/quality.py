@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import functools
 
 import duckdb
 
@@ -31,6 +32,7 @@ def _series_table(source: str) -> str:
     return {"fred": "raw.fred_observations", "fed_ddp": "raw.fed_ddp_observations"}[source]
 
 
+@functools.cache
 def expected_columns() -> dict[str, list[tuple[str, str]]]:
     """Columns and types each raw table must have, derived from the DDL itself (one source of truth)."""
     con = duckdb.connect(":memory:")
