@@ -7,7 +7,7 @@ export PYTHONUNBUFFERED := 1
 # dbt and dagster from .venv for every subprocess (dagster-dbt looks `dbt` up on PATH).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test dev bench lint prepare report clean
+.PHONY: run test test-ui browser dev bench lint prepare report clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,19 +22,31 @@ prepare: $(STAMP)
 run: prepare
 	$(BIN)/python -m orchestration.cli run
 
-test: prepare
-	$(BIN)/ruff check ingest orchestration tests
+# The browser step installs Debian's Chromium when it can (root + apt); without it the UI test skips.
+test: prepare browser
+	$(BIN)/ruff check ingest orchestration reporting bench tests
 	$(BIN)/python -m pytest
+
+# Only the real-browser test of the Dagster UI (Playwright driving Debian's Chromium).
+test-ui: prepare browser
+	$(BIN)/python -m pytest tests/ui -v
+
+browser:
+	@sh scripts/ensure_chromium.sh
+
+# Regenerate $$LIQUIDITY_DATA_DIR/report/index.html from serving.duckdb, without re-ingesting.
+report: $(STAMP)
+	$(BIN)/python -m reporting
 
 dev: prepare
 	DAGSTER_HOME=$${DAGSTER_HOME:-$(CURDIR)/data/dagster_home} $(BIN)/python -m orchestration.cli dev
 
-bench:
-	@echo "make bench: the benchmark suite is not built yet (issue #5)" >&2; exit 1
+bench: prepare
+	$(BIN)/python -m bench.run
 
 lint: $(STAMP)
-	$(BIN)/ruff check ingest orchestration tests
-	$(BIN)/ruff format --check ingest orchestration tests
+	$(BIN)/ruff check ingest orchestration reporting bench tests
+	$(BIN)/ruff format --check ingest orchestration reporting bench tests
 
 clean:
 	rm -rf $(VENV) dbt_project/target dbt_project/logs

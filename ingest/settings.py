@@ -39,6 +39,11 @@ def serving_path() -> Path:
     return data_dir() / "serving.duckdb"
 
 
+def report_dir() -> Path:
+    """The static HTML report and its PNG charts (`make report`, the `report/liquidity_report` asset)."""
+    return data_dir() / "report"
+
+
 def landing_dir() -> Path:
     return data_dir() / "landing"
 

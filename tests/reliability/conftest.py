@@ -23,6 +23,35 @@ from reliability_support import Harness, RawServer, Router, fast_transport
 
 from ingest.transport import LiveTransport, RedactingFilter
 
+# (scenario, expected, observed) rows recorded by the tests, printed as a table at the end of the run
+# and written to data/reliability_report.md.
+SCENARIOS: list[tuple[str, str, str]] = []
+REPORT_PATH = Path(__file__).resolve().parents[2] / "data" / "reliability_report.md"
+
+
+@pytest.fixture
+def scenario(request: pytest.FixtureRequest) -> Callable[..., None]:
+    """`scenario(expected, observed, name=None)`: add a row to the reliability report table."""
+
+    def record(expected: str, observed: str, name: str | None = None) -> None:
+        SCENARIOS.append((name or request.node.name.removeprefix("test_"), expected, observed))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter) -> None:
+    if not SCENARIOS:
+        return
+    lines = ["| scenario | expected | observed |", "|---|---|---|"]
+    lines += [f"| {n} | {e} | {o} |" for n, e, o in SCENARIOS]
+    terminalreporter.section("reliability scenarios")
+    for line in lines:
+        terminalreporter.write_line(line)
+    REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
+    REPORT_PATH.write_text("\n".join(lines) + "\n")
+    terminalreporter.write_line(f"(written to {REPORT_PATH})")
+
+
 LOGGERS = ("", "urllib3", "urllib3.connectionpool", "requests", "ingest.transport", "ingest.load")
 
 
