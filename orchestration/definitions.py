@@ -14,6 +14,7 @@ from orchestration import checks
 from orchestration.alerts import alert_on_run_failure
 from orchestration.assets.dbt import dbt_models
 from orchestration.assets.raw import RAW_ASSETS
+from orchestration.assets.report import liquidity_report
 from orchestration.assets.serving import serving_duckdb
 from orchestration.backfill import backfill_series
 from orchestration.jobs import materialize_everything, nightly_schedule, weekly_fed, weekly_schedule
@@ -21,7 +22,7 @@ from orchestration.project import DBT_PROJECT
 from orchestration.resources import build_resources
 
 defs = dg.Definitions(
-    assets=[*RAW_ASSETS, dbt_models, serving_duckdb],
+    assets=[*RAW_ASSETS, dbt_models, serving_duckdb, liquidity_report],
     asset_checks=checks.ALL_CHECKS,
     jobs=[materialize_everything, weekly_fed, backfill_series],
     schedules=[nightly_schedule, weekly_schedule],

@@ -129,7 +129,14 @@ def table_digest(data_dir: Path, table: str) -> str:
 
 @pytest.mark.parametrize(
     "table",
-    ["liquidity_daily", "crypto_vs_liquidity", "liquidity_lag_scan", "liquidity_signals", "reserve_adequacy"],
+    [
+        "liquidity_daily",
+        "crypto_vs_liquidity",
+        "liquidity_lag_scan",
+        "liquidity_signals",
+        "reserve_adequacy",
+        "series_freshness",
+    ],
 )
 def test_marts_identical_incremental_vs_fresh(incremental_dir, fresh_dir, table):
     assert table_digest(incremental_dir, table) == table_digest(fresh_dir, table)

@@ -1,0 +1,134 @@
+"""index.html: one self-contained page (inline CSS, no script, no network), PNGs referenced beside it.
+
+Rendered with Jinja2 (already installed with dbt-core and Dagster) with autoescaping on, so values
+from the data can never inject markup.
+"""
+
+from __future__ import annotations
+
+import jinja2
+
+from reporting.content import _fmt
+
+TEMPLATE = r"""<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="reporting (fed liquidity pipeline)">
+<title>Fed liquidity vs crypto: report, data through {{ data_through }}</title>
+<style>
+  body { font-family: system-ui, -apple-system, "Segoe UI", "DejaVu Sans", sans-serif; margin: 0 auto;
+         max-width: 1180px; padding: 1rem 1.5rem 3rem; color: #1a1a1a; line-height: 1.45; }
+  h1 { font-size: 1.5rem; margin-bottom: .2rem; }
+  h2 { font-size: 1.2rem; margin-top: 2.2rem; border-bottom: 1px solid #ddd; padding-bottom: .2rem; }
+  .meta { color: #555; font-size: .9rem; }
+  table { border-collapse: collapse; width: 100%; font-size: .9rem; }
+  th, td { text-align: left; padding: .3rem .5rem; border-bottom: 1px solid #eee; vertical-align: top; }
+  th { background: #f5f5f5; }
+  tr.group th { background: #fff; border-bottom: 2px solid #ccc; padding-top: .9rem; }
+  td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+  td.date, td.nowrap { white-space: nowrap; }
+  .on { color: #fff; background: #c0392b; }
+  .off { color: #fff; background: #2e7d32; }
+  .na { color: #333; background: #ddd; }
+  .badge { display: inline-block; padding: .05rem .45rem; border-radius: .25rem; font-size: .8rem; font-weight: 600; }
+  .stale { color: #b35900; }
+  .warn { background: #fff4e5; border-left: 4px solid #e69f00; padding: .5rem .8rem; }
+  figure { margin: 1.2rem 0 2rem; }
+  figure img { width: 100%; height: auto; border: 1px solid #eee; }
+  figcaption { font-size: .9rem; color: #333; }
+  figcaption ul { margin: .3rem 0; padding-left: 1.2rem; }
+  nav a { margin-right: 1rem; }
+  footer { margin-top: 3rem; font-size: .8rem; color: #555; }
+</style>
+</head>
+<body>
+<h1>Fed liquidity vs crypto</h1>
+<p class="meta">Data through <strong id="data-through">{{ data_through }}</strong> &middot; generated {{ generated }}
+ from <code>{{ serving_path }}</code> (published {{ serving_modified }}) &middot; report only reads that file.</p>
+<nav><a href="#latest">Latest values</a><a href="#signals">Today's signals</a><a href="#charts">Charts</a>
+<a href="#freshness">Data freshness</a><a href="#sources">Sources</a></nav>
+{% if warnings %}<div class="warn"><strong>Check:</strong><ul>{% for w in warnings %}<li>{{ w }}</li>{% endfor %}</ul></div>{% endif %}
+
+<h2 id="latest">Latest values</h2>
+<table id="latest-values">
+<thead><tr><th>measure</th><th>value</th><th>unit</th><th>date</th><th>note</th></tr></thead>
+<tbody>
+{% for v in latest %}{% if loop.first or v.group != loop.previtem.group %}<tr class="group"><th colspan="5">{{ v.group }}</th></tr>
+{% endif %}<tr data-key="{{ v.table }}.{{ v.key }}"{% if v.stale %} class="stale"{% endif %}>
+<td>{{ v.label }}</td><td class="num value">{{ v.display }}</td><td>{{ v.unit }}</td>
+<td class="date">{{ v.date }}</td><td>{{ v.note }}</td></tr>
+{% endfor %}</tbody>
+</table>
+<p class="meta">Amounts in USD billions, rates in percent, spreads in basis points. liquidity_daily values use the
+observation-date view (a weekly value holds from its own date until the next); the release-aware line is what was
+public at the end of that day.</p>
+
+<h2 id="signals">Today's signals ({{ signals_date }})</h2>
+<p>{{ signals_summary }}</p>
+<table id="signals-table">
+<thead><tr><th>signal</th><th>state</th><th>reading (as known that day)</th><th>what it means today</th></tr></thead>
+<tbody>
+{% for s in signals %}<tr data-flag="{{ s.flag }}">
+<td>{{ s.name }}<br><code>{{ s.flag }}</code></td>
+<td><span class="badge {{ {'on': 'on', 'off': 'off'}.get(s.state, 'na') }}">{{ s.state }}</span></td>
+<td>{{ s.reading }}</td><td>{{ s.meaning }}</td></tr>
+{% endfor %}</tbody>
+</table>
+<p class="meta">Flags from <code>liquidity_signals</code> on values as known at the end of the day; thresholds are
+dbt vars in <code>dbt_project/dbt_project.yml</code>. A flag that cannot be evaluated (stale or missing input) is
+left out of the stress score.</p>
+
+<h2 id="charts">Charts</h2>
+{% for c in charts %}<figure id="chart-{{ c.slug }}">
+<img src="{{ c.filename }}" alt="{{ c.title }}" width="1320">
+<figcaption><strong>{{ c.title }}.</strong> {{ c.caption }}
+<ul>
+<li>Series: {{ c.series | join(', ') }}</li>
+<li>Data through {{ c.data_through }}</li>
+{% for n in c.stale_notes %}<li class="stale">Stale input: {{ n }}</li>{% endfor %}
+{% for cr in c.credits %}<li>{{ cr }}</li>{% endfor %}
+</ul></figcaption>
+</figure>
+{% endfor %}
+
+<h2 id="freshness">Data freshness per series</h2>
+<table id="freshness-table">
+<thead><tr><th>series</th><th>source</th><th>what</th><th>cadence, max age</th><th>latest observation</th><th>known on</th>
+<th>last value</th><th>unit</th><th>days since</th><th>status</th><th>note</th></tr></thead>
+<tbody>
+{% for f in freshness %}<tr data-series="{{ f.series }}"{% if f.status != 'current' %} class="stale"{% endif %}>
+<td><code>{{ f.series }}</code></td><td>{{ f.source }}</td><td>{{ f.what }}</td><td class="nowrap">{{ f.cadence }}</td>
+<td class="date">{{ f.last_observation or '-' }}</td><td class="date">{{ f.known_on or '-' }}</td>
+<td class="num">{{ '-' if f.value is none else f.value | num(f.unit) }}</td><td class="nowrap">{{ f.unit }}</td>
+<td class="num">{{ '-' if f.days_behind is none else f.days_behind }}</td><td>{{ f.status }}</td><td>{{ f.note }}</td></tr>
+{% endfor %}</tbody>
+</table>
+<p class="meta">From the <code>series_freshness</code> table of serving.duckdb, status on {{ data_through }} (the last day
+of the data): <em>stale</em> = the latest observation is more days old than the series' maximum staleness (catalog
+<code>max_stale_days</code>; CoinGecko: dbt var <code>crypto_max_stale_days</code>), so the marts show NULL instead of
+carrying it forward; <em>missing</em> = no observation in the warehouse. "Known on" is the day the latest observation
+became public (release calendar); "days since" counts from the latest observation to {{ data_through }}; "max age"
+is the maximum staleness; <em>optional</em> series (not required by the pipeline) only warn when late.</p>
+
+<h2 id="sources">Sources and credits</h2>
+<ul>
+{% for c in citations %}<li>{{ c }}</li>
+{% endfor %}<li>{{ coingecko }}</li>
+<li>Policy phases: seed <code>fed_policy_events</code> (FOMC statements and Federal Reserve Board press releases).</li>
+</ul>
+<footer>Charts drawn with matplotlib (Agg, offline). Regenerate with <code>make report</code> (reads serving.duckdb only, no
+ingest). A correlation is not a cause: compare the periods in the lag scan to see whether the link holds in recent
+years.
+</footer>
+</body>
+</html>
+"""
+
+_ENV = jinja2.Environment(autoescape=True, undefined=jinja2.StrictUndefined, keep_trailing_newline=True)
+_ENV.filters["num"] = _fmt  # the number format of the latest-values table, by unit
+
+
+def render(**context) -> str:
+    return _ENV.from_string(TEMPLATE).render(**context)
