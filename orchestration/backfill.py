@@ -16,6 +16,7 @@ from pydantic import Field
 
 from ingest import load
 from ingest.errors import InvalidIdentifier, NetworkUnreachable
+from orchestration.assets.raw import run_logger
 from orchestration.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
 
 RAW_ASSET = {
@@ -55,6 +56,7 @@ def backfill_series_op(
                 transport=transport,
                 keys=sources.api_keys(),
                 run_id=context.run_id,
+                logger=run_logger(context, sources.api_keys()),
             )
         except NetworkUnreachable as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None

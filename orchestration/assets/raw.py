@@ -1,33 +1,28 @@
-"""Raw-layer assets: one per source table. They call `ingest.load` and report what they did."""
+"""Raw-layer assets (group `ingest`): one per source table. They call `ingest.load`, route its
+progress lines to the Dagster run log, and report what they did plus the table's row count, date
+range, headline value and newest rows (`orchestration.asset_metadata`)."""
+
+import logging
 
 import dagster as dg
 
 from ingest import load, quality
 from ingest import warehouse as raw_db
 from ingest.errors import NetworkUnreachable
+from ingest.transport import RedactingFilter
+from orchestration.asset_metadata import ROW_COUNT, markdown_table, safe_table_metadata
 from orchestration.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
 
 RAW_GROUP = "ingest"
 INGEST_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
 
 
-def _markdown(rows: list[dict]) -> str:
-    if not rows:
-        return "(no rows)"
-    header = list(rows[0])
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join("" if r[h] is None else str(r[h]) for h in header) + " |" for r in rows]
-    return "\n".join(lines)
-
-
-def _table_summary(con, table: str, key: str) -> tuple[int, str]:
-    total = con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
-    rows = con.execute(
-        f"SELECT {key} AS series, count(*) AS rows, min(observation_date) AS first, max(observation_date) AS last "
-        f"FROM {table} GROUP BY 1 ORDER BY 1"
-    ).fetchall()
-    preview = _markdown([dict(zip(["series", "rows", "first", "last"], r, strict=True)) for r in rows])
-    return total, preview
+def run_logger(context: dg.OpExecutionContext, keys) -> logging.Logger:
+    """The run log (UI and `make run` console) for load progress, with API keys scrubbed."""
+    logger = context.log
+    if not any(isinstance(f, RedactingFilter) for f in logger.filters):
+        logger.addFilter(RedactingFilter(keys.secrets()))
+    return logger
 
 
 def _materialize(
@@ -36,20 +31,21 @@ def _materialize(
     sources: SourcesResource,
     name: str,
     table: str,
-    key: str,
 ) -> dg.MaterializeResult:
     transport = sources.transport()
+    keys = sources.api_keys()
+    logger = run_logger(context, keys)
     with warehouse_res.get_connection() as con:
         drift = quality.schema_drift(con, table)
         if not drift.passed:
             # Loading into a changed table would fail or misplace values: stop before any write, no retry.
             raise dg.Failure(description=f"{drift.summary}: {drift.details}", allow_retries=False)
-        ctx = load.context(con, transport, context.run_id, sources.api_keys())
+        ctx = load.context(con, transport, context.run_id, keys, logger=logger)
         try:
             result = load.LOADERS[name](ctx)
         except NetworkUnreachable as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
-        total, preview = _table_summary(con, table, key)
+        table_md = safe_table_metadata(con, context.asset_key.to_user_string(), table, context.log)
     per_series = {
         s.series: {
             "status": s.status,
@@ -62,22 +58,18 @@ def _materialize(
         for s in result.series
     }
     metadata = {
+        **table_md,
         "mode": result.mode,
         "rows_inserted": result.inserted,
         "rows_updated": result.updated,
-        "table_rows": total,
         "requests": result.requests,
         "bytes_fetched": result.bytes,
         "seconds": round(result.seconds, 3),
         "source_urls": dg.MetadataValue.md(
             "\n".join(f"- {s.url}" for s in result.series if s.url) or "(none)"
         ),
-        "series": dg.MetadataValue.json(per_series),
-        "preview": dg.MetadataValue.md(preview),
+        "loads": dg.MetadataValue.json(per_series),
     }
-    for s in result.series:
-        if s.status == "skipped":
-            context.log.warning(s.message)
     if result.failures:
         # The other series are loaded and committed; this run still fails so nothing stale is published.
         context.add_output_metadata(metadata)
@@ -90,12 +82,12 @@ def _materialize(
     return dg.MaterializeResult(metadata=metadata)
 
 
-def _raw_asset(name: str, table: str, key: str, description: str) -> dg.AssetsDefinition:
+def _raw_asset(name: str, table: str, description: str) -> dg.AssetsDefinition:
     @dg.asset(
         name=name,
         key_prefix="raw",
         group_name=RAW_GROUP,
-        description=description,
+        description=f"Ingest → `{table}`. {description}",
         kinds={"python", "duckdb"},
         pool=WAREHOUSE_POOL,
         retry_policy=INGEST_RETRY,
@@ -105,7 +97,7 @@ def _raw_asset(name: str, table: str, key: str, description: str) -> dg.AssetsDe
     def _asset(
         context: dg.AssetExecutionContext, warehouse: WarehouseResource, sources: SourcesResource
     ) -> dg.MaterializeResult:
-        return _materialize(context, warehouse, sources, name, table, key)
+        return _materialize(context, warehouse, sources, name, table)
 
     return _asset
 
@@ -113,25 +105,21 @@ def _raw_asset(name: str, table: str, key: str, description: str) -> dg.AssetsDe
 fred_observations = _raw_asset(
     "fred_observations",
     "raw.fred_observations",
-    "series_id",
     "FRED series from the catalog (fredgraph.csv, or the API with FRED_API_KEY), as published, with release dates.",
 )
 fed_ddp_observations = _raw_asset(
     "fed_ddp_observations",
     "raw.fed_ddp_observations",
-    "series_id",
     "Federal Reserve DDP CSVs (H.4.1 and H.8): catalog series, multiplier applied (USD).",
 )
 coingecko_market_chart = _raw_asset(
     "coingecko_market_chart",
     "raw.coingecko_market_chart",
-    "coin_id || '/' || origin",
     "CoinGecko daily price, market cap and volume per coin (API market_chart + website export backfill).",
 )
 coingecko_global = _raw_asset(
     "coingecko_global",
     "raw.coingecko_global",
-    "origin",
     "Total crypto market cap: /global snapshot once per run, history from /global/market_cap_chart (pro).",
 )
 
@@ -139,30 +127,24 @@ coingecko_global = _raw_asset(
 @dg.asset(
     key=["raw", "series_catalog"],
     group_name=RAW_GROUP,
-    description="The series catalog (ingest/series_catalog.csv) as a table: units, scale, cadence, staleness.",
+    description="Ingest → `raw.series_catalog`. The series catalog (ingest/series_catalog.csv) as a table: "
+    "units, scale, cadence, staleness.",
     kinds={"python", "duckdb"},
     pool=WAREHOUSE_POOL,
     owners=["team:data-engineering"],
 )
 def series_catalog(warehouse: WarehouseResource) -> dg.MaterializeResult:
+    columns = ["source", "series_id", "concept", "units", "target_unit", "scale", "max_stale_days"]
     with warehouse.get_connection() as con:
         rows = raw_db.write_catalog(con)
-        preview = con.execute(
-            "SELECT source, series_id, concept, units, target_unit, scale, max_stale_days FROM raw.series_catalog"
-        ).fetchall()
-    table = _markdown(
-        [
-            dict(
-                zip(
-                    ["source", "series_id", "concept", "units", "target_unit", "scale", "max_stale_days"],
-                    r,
-                    strict=True,
-                )
-            )
-            for r in preview
-        ]
+        preview = con.execute(f"SELECT {', '.join(columns)} FROM raw.series_catalog ORDER BY 1, 2").fetchall()
+    return dg.MaterializeResult(
+        metadata={
+            ROW_COUNT: dg.MetadataValue.int(rows),
+            "table": "raw.series_catalog",
+            "preview": dg.MetadataValue.md(markdown_table(columns, preview)),
+        }
     )
-    return dg.MaterializeResult(metadata={"rows": rows, "preview": dg.MetadataValue.md(table)})
 
 
 RAW_ASSETS = [
