@@ -111,7 +111,8 @@ def _json(body: bytes, series: str) -> dict:
         raise PayloadError(SOURCE, series, "body is not a JSON object")
     detail = describe_error(body)
     if detail:
-        raise HttpError(SOURCE, series, detail)
+        # An error body served with HTTP 200: only CoinGecko's in-body rate limit (429) is transient.
+        raise HttpError(SOURCE, series, detail, 429 if "error 429" in detail else 200)
     return payload
 
 

@@ -405,14 +405,16 @@ def install_log_redaction(secrets: list[str]) -> None:
     logging.getLogger("urllib3").setLevel(logging.ERROR)
 
 
-def unreachable_hosts(hosts: list[str], timeout: float = 3.0) -> list[str]:
-    """Hosts to which no TCP connection on 443 can be made (DNS failure, refused, no route)."""
+def unreachable_hosts(hosts: list, timeout: float = 3.0) -> list:
+    """Hosts (a name, meaning port 443, or a (name, port) pair) to which no TCP connection can be
+    made (DNS failure, refused, no route)."""
     import socket
 
     down = []
     for host in hosts:
+        address = host if isinstance(host, tuple) else (host, 443)
         try:
-            socket.create_connection((host, 443), timeout=timeout).close()
+            socket.create_connection(address, timeout=timeout).close()
         except OSError:
             down.append(host)
     return down

@@ -10,7 +10,6 @@
 
 from __future__ import annotations
 
-import logging
 import re
 import socket
 import threading
@@ -19,14 +18,14 @@ from pathlib import Path
 
 import pytest
 from pytest_httpserver import HTTPServer
-from reliability_support import Harness, RawServer, Router, fast_transport
+from reliability_support import Harness, RawServer, Router, fast_transport, restored_logging
 
-from ingest.transport import LiveTransport, RedactingFilter
+from ingest.transport import LiveTransport
 
 # (scenario, expected, observed) rows recorded by the tests, printed as a table at the end of the run
-# and written to data/reliability_report.md.
+# and written to .pytest_cache/reliability_report.md (not the data dir: tests never write there).
 SCENARIOS: list[tuple[str, str, str]] = []
-REPORT_PATH = Path(__file__).resolve().parents[2] / "data" / "reliability_report.md"
+REPORT_PATH = Path(__file__).resolve().parents[2] / ".pytest_cache" / "reliability_report.md"
 
 
 @pytest.fixture
@@ -39,20 +38,21 @@ def scenario(request: pytest.FixtureRequest) -> Callable[..., None]:
     return record
 
 
+def _cell(text: str) -> str:
+    return " ".join(str(text).split()).replace("|", "\\|")
+
+
 def pytest_terminal_summary(terminalreporter) -> None:
     if not SCENARIOS:
         return
     lines = ["| scenario | expected | observed |", "|---|---|---|"]
-    lines += [f"| {n} | {e} | {o} |" for n, e, o in SCENARIOS]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in SCENARIOS]
     terminalreporter.section("reliability scenarios")
     for line in lines:
         terminalreporter.write_line(line)
     REPORT_PATH.parent.mkdir(parents=True, exist_ok=True)
     REPORT_PATH.write_text("\n".join(lines) + "\n")
     terminalreporter.write_line(f"(written to {REPORT_PATH})")
-
-
-LOGGERS = ("", "urllib3", "urllib3.connectionpool", "requests", "ingest.transport", "ingest.load")
 
 
 @pytest.fixture(autouse=True)
@@ -63,14 +63,8 @@ def _isolated_env(clean_env: pytest.MonkeyPatch):
 @pytest.fixture(autouse=True)
 def _restore_logging():
     """`install_log_redaction` mutates global loggers (filters, urllib3 level): undo it after a test."""
-    saved = {name: (logging.getLogger(name).level, list(logging.getLogger(name).filters)) for name in LOGGERS}
-    yield
-    for name, (level, filters) in saved.items():
-        logger = logging.getLogger(name)
-        logger.setLevel(level)
-        logger.filters[:] = filters
-        for handler in logger.handlers:
-            handler.filters[:] = [f for f in handler.filters if not isinstance(f, RedactingFilter)]
+    with restored_logging():
+        yield
 
 
 @pytest.fixture(scope="session")

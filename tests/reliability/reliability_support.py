@@ -1,15 +1,24 @@
 """Helpers for the reliability suite: a routing handler for a local pytest-httpserver, a raw socket
-server, a fast LiveTransport and a harness that points every source at the local server."""
+server, a fast LiveTransport, a harness that points every source at the local server, and full runs
+through `make run`'s entry point (`run_cli`) with output capture and table hashes."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import hashlib
+import io
 import json
+import logging
+import os
+import shutil
 import socket
+import sys
+import tempfile
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +26,7 @@ from werkzeug import Request as WRequest
 from werkzeug import Response as WResponse
 
 from ingest import coingecko, fed_ddp, fred, load, settings, warehouse
-from ingest.transport import HostRateLimiter, LiveTransport
+from ingest.transport import HostRateLimiter, LiveTransport, RedactingFilter
 
 
 @dataclasses.dataclass(frozen=True)
@@ -231,3 +240,215 @@ class Harness:
 
     def landed_files(self) -> set[Path]:
         return set(self.landing.rglob("*")) if self.landing.exists() else set()
+
+
+# --- full runs through `make run`'s entry point (orchestration.cli.main) ---------------------------
+
+SENTINEL_FRED_KEY = "SENTINEL-fred-key-5f1c2b"
+SENTINEL_CG_KEY = "SENTINEL-cg-key-0d9e7a"
+SENTINELS = (SENTINEL_FRED_KEY, SENTINEL_CG_KEY)
+# FRED through the API with the key, CoinGecko pro: the configuration whose fetches match a replay
+# run exactly (the replay snapshot has the paid total-market-cap chart).
+KEYED = {"FRED_API_KEY": SENTINEL_FRED_KEY, "COINGECKO_API_KEY": SENTINEL_CG_KEY, "COINGECKO_PLAN": "pro"}
+# The transport as in production (attempts, Retry-After cap, per-host rate limiter) except that a
+# request times out after TIMEOUT and the exponential backoff starts at 10 ms: failure paths take
+# seconds instead of minutes. The per-host limiter needs no change: its intervals are keyed by the
+# real hostnames, and 127.0.0.1 has none.
+TIMEOUT = 2.0
+FAST_LIVE = {"timeout": TIMEOUT, "backoff": 0.01, "max_backoff": 0.05}
+# Every setting the pipeline reads (tests/conftest.py PIPELINE_ENV) and Dagster's home, by prefix.
+PIPELINE_ENV_PREFIXES = ("LIQUIDITY_", "FRED_", "COINGECKO_", "DAGSTER_")
+LOGGERS = ("", "urllib3", "urllib3.connectionpool", "requests", "ingest.transport", "ingest.load")
+
+
+@dataclasses.dataclass
+class CliRun:
+    code: int
+    data_dir: Path
+    dagster_home: Path
+    transports: list
+    output: str = ""  # stdout + stderr (Python and file-descriptor level), when captured
+    records: list[str] = dataclasses.field(default_factory=list)  # every log record, as emitted
+    hits: list = dataclasses.field(default_factory=list)  # what the local server received
+
+
+def point_sources_at(mp: pytest.MonkeyPatch, base_url: str) -> None:
+    """The fetchers' URL constants, as the reliability harness sets them (see Harness)."""
+    mp.setattr(fred, "FREDGRAPH_URL", base_url + FREDGRAPH)
+    mp.setattr(fred, "API_ROOT", base_url + "/fred")
+    mp.setattr(fed_ddp, "URL", base_url + DDP)
+    mp.setattr(coingecko, "DEMO_ROOT", base_url + CG)
+    mp.setattr(coingecko, "PRO_ROOT", base_url + CG_PRO)
+    mp.setattr(coingecko, "EXPORT_URL", base_url + EXPORT)
+
+
+def run_cli(
+    mp: pytest.MonkeyPatch,
+    data_dir: Path,
+    dagster_home: Path,
+    *,
+    base_url: str | None = None,
+    replay: Path | None = None,
+    env: dict[str, str] | None = None,
+    argv: tuple[str, ...] = ("run",),
+    urllib3_debug: bool = False,
+) -> CliRun:
+    """`orchestration.cli.main(argv)` (what `make run` calls) with a clean environment, the sources
+    at `base_url` (live) or `replay`, Dagster's step-retry delays at zero (the retry count is kept)
+    and the transport of FAST_LIVE. Definitions are rebuilt so their resources read this environment."""
+    import importlib
+
+    import dagster as dg
+
+    import orchestration.definitions
+    import orchestration.resources
+    from ingest import transport as transport_module
+    from orchestration import cli
+
+    for name in [n for n in os.environ if n.startswith(PIPELINE_ENV_PREFIXES)]:
+        mp.delenv(name)
+    mp.setenv("LIQUIDITY_DATA_DIR", str(data_dir))
+    mp.setenv("DAGSTER_HOME", str(dagster_home))
+    if replay is not None:
+        mp.setenv("LIQUIDITY_REPLAY_DIR", str(replay))
+    for name, value in (env or {}).items():
+        mp.setenv(name, value)
+    if base_url is not None:
+        point_sources_at(mp, base_url)
+    transports: list = []
+
+    def make_transport(replay_root, landing_root, **options):
+        made = transport_module.make_transport(replay_root, landing_root, **{**FAST_LIVE, **options})
+        transports.append(made)
+        if urllib3_debug:  # install_log_redaction (just called by the resource) quietened urllib3
+            logging.getLogger("urllib3").setLevel(logging.DEBUG)
+        return made
+
+    mp.setattr(orchestration.resources, "make_transport", make_transport)
+    mp.setattr(dg.RetryPolicy, "calculate_delay", lambda self, attempt_num: 0)
+    # `build_resources()` reads the environment when definitions.py is imported: rebuild for this run.
+    module = orchestration.definitions
+    previous = module.defs
+    importlib.reload(module)
+    rebuilt, module.defs = module.defs, previous
+    mp.setattr(module, "defs", rebuilt)
+    code = cli.main(list(argv))
+    return CliRun(code, data_dir, dagster_home, transports)
+
+
+class _RawRecords(logging.Handler):
+    """Keeps every record's text as emitted; refuses the redacting filter that
+    `install_log_redaction` attaches to root handlers, so a leak reaching any handler shows here."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.texts: list[str] = []
+
+    def addFilter(self, filter) -> None:  # noqa: N802 - logging API
+        if not isinstance(filter, RedactingFilter):
+            super().addFilter(filter)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        text = f"{record.name} {record.levelname} {record.getMessage()} {record.args!r}"
+        if record.exc_info:
+            text += " " + logging.Formatter().formatException(record.exc_info)
+        self.texts.append(text)
+
+
+@contextlib.contextmanager
+def restored_logging() -> Iterator[None]:
+    """`install_log_redaction` mutates global loggers (filters, urllib3 level): undo it afterwards."""
+    saved = {name: (logging.getLogger(name).level, list(logging.getLogger(name).filters)) for name in LOGGERS}
+    try:
+        yield
+    finally:
+        for name, (level, filters) in saved.items():
+            logger = logging.getLogger(name)
+            logger.setLevel(level)
+            logger.filters[:] = filters
+            for handler in logger.handlers:
+                handler.filters[:] = [f for f in handler.filters if not isinstance(f, RedactingFilter)]
+
+
+@contextlib.contextmanager
+def capture_everything(into: CliRun | None = None) -> Iterator[dict]:
+    """What caplog + capfd see, for module-scoped runs (where those fixtures cannot be used): every
+    log record at DEBUG from every logger, and stdout/stderr at the Python and file-descriptor
+    level (subprocesses such as dbt included). Results land in the yielded dict's `records` and
+    `output` when the block ends."""
+    result: dict = {}
+    handler = _RawRecords()
+    root = logging.getLogger()
+    root_level = root.level
+    sink = tempfile.TemporaryFile()
+    text = io.StringIO()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved_fds = [os.dup(1), os.dup(2)]
+    with restored_logging():
+        root.addHandler(handler)
+        root.setLevel(logging.DEBUG)
+        os.dup2(sink.fileno(), 1)
+        os.dup2(sink.fileno(), 2)
+        try:
+            with contextlib.redirect_stdout(text), contextlib.redirect_stderr(text):
+                yield result
+        finally:
+            for fd, saved in zip((1, 2), saved_fds, strict=True):
+                os.dup2(saved, fd)
+                os.close(saved)
+            root.removeHandler(handler)
+            root.setLevel(root_level)
+            sink.seek(0)
+            result["records"] = handler.texts
+            result["output"] = text.getvalue() + sink.read().decode("utf-8", errors="replace")
+            sink.close()
+
+
+def copy_data_dir(source: Path, target: Path) -> Path:
+    """A data dir for one scenario: the base run's warehouse, serving file and landing archive."""
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("dagster_home", "*.lock"))
+    return target
+
+
+def sha256_file(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def table_hashes(
+    db: Path, schema: str | None = None, exclude: dict[str, tuple[str, ...]] | None = None
+) -> dict:
+    """sha256 of each table's rows in a total order (`ORDER BY ALL`), optionally without some columns."""
+    import duckdb
+
+    exclude = exclude or {}
+    out = {}
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        tables = con.execute(
+            "SELECT table_schema, table_name FROM information_schema.tables WHERE table_type = 'BASE TABLE'"
+            + (" AND table_schema = ?" if schema else "")
+            + " ORDER BY 1, 2",
+            [schema] if schema else [],
+        ).fetchall()
+        for table_schema, table in tables:
+            name = f"{table_schema}.{table}"
+            dropped = exclude.get(name, ())
+            columns = "* EXCLUDE (" + ", ".join(dropped) + ")" if dropped else "*"
+            digest = hashlib.sha256()
+            for row in con.execute(f"SELECT {columns} FROM {name} ORDER BY ALL").fetchall():
+                digest.update(repr(row).encode())
+            out[name] = digest.hexdigest()
+    finally:
+        con.close()
+    return out
+
+
+def rows(db: Path, sql: str) -> list[tuple]:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql).fetchall()
+    finally:
+        con.close()

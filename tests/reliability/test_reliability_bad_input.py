@@ -240,7 +240,7 @@ def snapshot_all(h: Harness) -> dict[tuple[str, str], list[tuple]]:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_bad_input_is_reported_and_the_warehouse_keeps_what_it_had(harness: Harness, case: Case):
+def test_bad_input_is_reported_and_the_warehouse_keeps_what_it_had(harness: Harness, case: Case, scenario):
     h = harness
     fred_key = "test-fred-key" if case.api_key else None
     h.serve_good(1, api_key=case.api_key)
@@ -289,10 +289,17 @@ def test_bad_input_is_reported_and_the_warehouse_keeps_what_it_had(harness: Harn
         assert result.inserted == NEW_ROWS[key], (key, result)
     other_tables = {k: v for k, v in after.items() if k != case.target}
     assert all(len(v) > len(before[k]) for k, v in other_tables.items())
+    if case.reasons:
+        expected = "series fails naming source, series and reason; its rows unchanged; other series load"
+        observed = f"failed: '{outcome.message[:90]}'; rows unchanged; others loaded"
+    else:
+        expected = "retried, then loads like a good payload"
+        observed = f"ok, +{outcome.inserted} rows after {len(h.router.hits_for(FREDGRAPH, 'WALCL'))} requests"
+    scenario(expected, observed, name=f"loader, bad input: {case.id}")
 
 
 def test_path_escaping_ids_are_rejected_before_any_request_or_write(
-    harness: Harness, monkeypatch, tmp_path: Path
+    harness: Harness, monkeypatch, tmp_path: Path, scenario
 ):
     h = harness
     h.serve_good(1)
@@ -326,6 +333,12 @@ def test_path_escaping_ids_are_rejected_before_any_request_or_write(
     assert files_after == files_before  # nothing written under landing (or anywhere else)
     assert snapshot_all(h) == before_rows
     assert not (tmp_path / "etc").exists() and not (h.data_dir.parent.parent / "etc").exists()
+    scenario(
+        "rejected before any request or write",
+        f"{len(fred_result.series) + len(coin_result.series) + len(keyed_fred_result.series)} loads failed "
+        "'rejected'; 0 requests; no file written; rows unchanged",
+        name="loader: path-escaping series and coin ids",
+    )
 
 
 def test_replay_path_escape_is_refused(tmp_path: Path):
@@ -345,7 +358,7 @@ def test_coingecko_error_parsers_cover_the_status_only_shape(wire):
 
 
 def test_unreachable_network_stops_the_source_with_the_offline_hint(
-    harness: Harness, closed_port_url, monkeypatch
+    harness: Harness, closed_port_url, monkeypatch, scenario
 ):
     h = harness
     h.serve_good(1)
@@ -363,3 +376,8 @@ def test_unreachable_network_stops_the_source_with_the_offline_hint(
     with warehouse.connect(h.db) as con:
         ddp = load.load_fed_ddp(h.context(con, fast_transport(h.landing), run_id="run2"))
     assert [s.status for s in ddp.series] == ["ok", "ok"]
+    scenario(
+        "the source stops at once with the offline hint; rows kept; other sources load",
+        f"'{str(info.value)[:60]}...'; DDP {[s.status for s in ddp.series]}",
+        name="loader: a source's host unreachable",
+    )

@@ -100,13 +100,18 @@ def test_every_run_succeeds_and_gaps_are_only_skipped(loads):
                 assert not s.required and "has no" in s.message  # documented gaps (RPONTSYD, /global)
 
 
-def test_rerun_of_the_same_snapshot_inserts_and_updates_nothing(loads):
+def test_rerun_of_the_same_snapshot_inserts_and_updates_nothing(loads, scenario):
     for key, s in loads["inc_rerun"].items():
         assert (s.inserted, s.updated) == (0, 0), key
     assert loads["rerun_tables"] == loads["inc_tables"]
+    scenario(
+        "a rerun of the same snapshot inserts and updates nothing",
+        f"{len(loads['inc_rerun'])} series: 0 inserted, 0 updated; raw tables equal",
+        name="loader: replay rerun (idempotent load)",
+    )
 
 
-def test_incremental_adds_exactly_the_new_observations(loads):
+def test_incremental_adds_exactly_the_new_observations(loads, scenario):
     """The second run keeps every row of the first, adds only rows of the second snapshot (all of
     them past each series' watermark), refreshes the look-back window to the second snapshot's
     values, and counts exactly those changes as inserted/updated. (Older history the second snapshot
@@ -138,6 +143,11 @@ def test_incremental_adds_exactly_the_new_observations(loads):
             changed += key in old and value != old[key]
     assert inserted == new_keys > 0
     assert updated == changed
+    scenario(
+        "2025-11-19 then 2026-01-31: exactly the new observations added, look-back window refreshed",
+        f"{inserted} inserted, {updated} updated; no row lost or duplicated",
+        name="loader: replay incremental update",
+    )
 
 
 def test_incremental_agrees_with_a_fresh_load(loads):

@@ -93,7 +93,7 @@ def keyed(harness: Harness, monkeypatch, caplog):
     return harness, transport
 
 
-def test_sentinel_key_never_leaks(keyed, caplog, monkeypatch, closed_port_url, tmp_path):
+def test_sentinel_key_never_leaks(keyed, caplog, monkeypatch, closed_port_url, tmp_path, scenario):
     h, transport = keyed
     h.router.set(FRED_OBS, "WTREGEN", Reply(400, h.wire.FRED_API_ERROR))  # an error response
     errors: list[BaseException] = []
@@ -160,6 +160,12 @@ def test_sentinel_key_never_leaks(keyed, caplog, monkeypatch, closed_port_url, t
         log_rows = con.execute("SELECT url, message FROM raw.load_log WHERE source = 'fred'").fetchall()
     assert urls and all("api_key=" in u for u in urls)
     assert log_rows and all(FRED_KEY not in (u or "") + (m or "") for u, m in log_rows)
+    scenario(
+        "no key in logs (urllib3 DEBUG too), exception chains, landing files or the warehouse",
+        f"none found in {len(caplog.records)} log records, {len(errors)} exceptions "
+        "(4xx/5xx/timeout/refused), landing and raw tables",
+        name="loader: sentinel FRED and CoinGecko keys",
+    )
 
 
 def test_fredgraph_path_sends_no_key(harness: Harness, monkeypatch):

@@ -37,7 +37,7 @@ def retry_waits(caplog) -> list[float]:
     return [float(m.group(1)) for m in found if m]
 
 
-def test_429_without_retry_after_is_retried_with_backoff(router, make_transport, caplog):
+def test_429_without_retry_after_is_retried_with_backoff(router, make_transport, caplog, scenario):
     caplog.set_level(logging.WARNING, logger="ingest.transport")
     router.set(PATH, "WALCL", Reply(429, b"Too Many Requests"), Reply(429, b""), Reply(200, CSV))
     resp = make_transport(attempts=5).fetch(walcl(router.url(PATH)))
@@ -48,9 +48,14 @@ def test_429_without_retry_after_is_retried_with_backoff(router, make_transport,
     assert all(
         "HTTP 429" in r.getMessage() and "fred WALCL" in r.getMessage() for r in transport_records(caplog)
     )
+    scenario(
+        "retried with exponential backoff, then succeeds",
+        f"statuses 429, 429, 200; waits {waits} s (backoff capped at 0.05 s in this test)",
+        name="transport: 429 without Retry-After",
+    )
 
 
-def test_429_retry_after_is_honoured(router, make_transport, caplog):
+def test_429_retry_after_is_honoured(router, make_transport, caplog, scenario):
     caplog.set_level(logging.WARNING, logger="ingest.transport")
     router.set(PATH, "WALCL", Reply(429, b"", {"Retry-After": "1"}), Reply(200, CSV))
     started = time.monotonic()
@@ -62,18 +67,28 @@ def test_429_retry_after_is_honoured(router, make_transport, caplog):
     assert hits[1].at - hits[0].at >= 0.95  # the server's 1 s, not the 0.01 s backoff
     assert elapsed < 5
     assert retry_waits(caplog) == [1.0]
+    scenario(
+        "waits the server's Retry-After (not the backoff), then succeeds",
+        f"waited {retry_waits(caplog)} s for 'Retry-After: 1'; {len(hits)} requests; 200",
+        name="transport: 429 with Retry-After",
+    )
 
 
-def test_retry_after_is_capped(router, make_transport, caplog):
+def test_retry_after_is_capped(router, make_transport, caplog, scenario):
     caplog.set_level(logging.WARNING, logger="ingest.transport")
     router.set(PATH, "WALCL", Reply(429, b"", {"Retry-After": "3600"}), Reply(200, CSV))
     started = time.monotonic()
     make_transport(retry_after_cap=0.2).fetch(walcl(router.url(PATH)))
     assert time.monotonic() - started < 3
     assert retry_waits(caplog) == [0.2]
+    scenario(
+        "a huge Retry-After is capped (retry_after_cap)",
+        f"'Retry-After: 3600' -> waited {retry_waits(caplog)} s (cap 0.2 s)",
+        name="transport: 429 with Retry-After: 3600",
+    )
 
 
-def test_429_persistent_names_source_series_and_rate_limit(router, make_transport):
+def test_429_persistent_names_source_series_and_rate_limit(router, make_transport, scenario):
     router.set(PATH, "WALCL", Reply(429, b"", {"Retry-After": "0"}))
     with pytest.raises(HttpError) as info:
         make_transport(attempts=3).fetch(walcl(router.url(PATH)))
@@ -81,16 +96,26 @@ def test_429_persistent_names_source_series_and_rate_limit(router, make_transpor
     assert "still limited after 3 attempts" in str(info.value)
     assert info.value.status == 429
     assert len(router.hits_for(PATH, "WALCL")) == 3
+    scenario(
+        "gives up after the attempts with an error naming source, series and the rate limit",
+        f"{len(router.hits_for(PATH, 'WALCL'))} requests; '{str(info.value)[:70]}...'",
+        name="transport: persistent 429",
+    )
 
 
-def test_500_burst_then_success(router, make_transport):
+def test_500_burst_then_success(router, make_transport, scenario):
     router.set(PATH, "WALCL", Reply(500), Reply(502), Reply(503), Reply(200, CSV))
     resp = make_transport(attempts=5).fetch(walcl(router.url(PATH)))
     assert resp.body == CSV
     assert len(router.hits_for(PATH, "WALCL")) == 4
+    scenario(
+        "retried, then succeeds with the full body",
+        "statuses 500, 502, 503, 200; body intact",
+        name="transport: 500/502/503 burst",
+    )
 
 
-def test_500_persistent_is_an_http_error_naming_source_and_series(router, make_transport):
+def test_500_persistent_is_an_http_error_naming_source_and_series(router, make_transport, scenario):
     router.set(PATH, "WALCL", Reply(500, b"Internal Server Error"))
     with pytest.raises(HttpError) as info:
         make_transport(attempts=3).fetch(walcl(router.url(PATH)))
@@ -99,19 +124,29 @@ def test_500_persistent_is_an_http_error_naming_source_and_series(router, make_t
     assert str(err).startswith("fred WALCL: HTTP 500 from http://127.0.0.1:")
     assert "still failing after 3 attempts" in str(err)
     assert len(router.hits_for(PATH, "WALCL")) == 3
+    scenario(
+        "HttpError naming source, series, status and URL after the attempts",
+        f"3 requests; '{str(err)[:60]}...'",
+        name="transport: persistent 500",
+    )
 
 
 @pytest.mark.parametrize("status", [400, 401, 403, 404])
-def test_client_errors_are_not_retried(router, make_transport, status):
+def test_client_errors_are_not_retried(router, make_transport, status, scenario):
     router.set(PATH, "WALCL", Reply(status, b"Bad Request.  The series does not exist."))
     with pytest.raises(HttpError) as info:
         make_transport().fetch(walcl(router.url(PATH)))
     assert info.value.status == status
     assert f"HTTP {status} from" in str(info.value) and "The series does not exist." in str(info.value)
     assert len(router.hits_for(PATH, "WALCL")) == 1
+    scenario(
+        "not retried; the error quotes the source's message",
+        f"{len(router.hits_for(PATH, 'WALCL'))} request; HttpError status {info.value.status}",
+        name=f"transport: HTTP {status}",
+    )
 
 
-def test_slow_response_times_out_with_a_clear_error(router, make_transport):
+def test_slow_response_times_out_with_a_clear_error(router, make_transport, scenario):
     router.set(PATH, "WALCL", Reply(hang=True))
     started = time.monotonic()
     with pytest.raises(HttpError) as info:
@@ -120,14 +155,26 @@ def test_slow_response_times_out_with_a_clear_error(router, make_transport):
     assert str(info.value).startswith("fred WALCL: no response within 0.2s (timeout)")
     assert "still failing after 2 attempts" in str(info.value)
     assert len(router.hits_for(PATH, "WALCL")) == 2
+    scenario(
+        "each attempt times out; a clear timeout error, in bounded time",
+        f"2 requests; '{str(info.value)[:60]}...'",
+        name="transport: slow response past the timeout (persistent)",
+    )
 
 
-def test_timeout_then_success(router, make_transport):
+def test_timeout_then_success(router, make_transport, scenario):
     router.set(PATH, "WALCL", Reply(hang=True), Reply(200, CSV))
     assert make_transport(timeout=0.2).fetch(walcl(router.url(PATH))).body == CSV
+    scenario(
+        "retried after the timeout, then succeeds",
+        f"{len(router.hits_for(PATH, 'WALCL'))} requests; body intact",
+        name="transport: slow response past the timeout, once",
+    )
 
 
-def test_connection_refused_is_network_unreachable_naming_the_replay_setting(closed_port_url, make_transport):
+def test_connection_refused_is_network_unreachable_naming_the_replay_setting(
+    closed_port_url, make_transport, scenario
+):
     started = time.monotonic()
     with pytest.raises(NetworkUnreachable) as info:
         make_transport(attempts=2).fetch(walcl(closed_port_url + PATH))
@@ -135,10 +182,15 @@ def test_connection_refused_is_network_unreachable_naming_the_replay_setting(clo
     message = str(info.value)
     assert message.startswith("fred WALCL: cannot connect to 127.0.0.1")
     assert "LIQUIDITY_REPLAY_DIR" in message
+    scenario(
+        "fails fast (one quick retry) with NetworkUnreachable naming LIQUIDITY_REPLAY_DIR",
+        f"'{message[:60]}...'",
+        name="transport: connection refused",
+    )
 
 
 @responses.activate
-def test_dns_failure_is_network_unreachable(make_transport):
+def test_dns_failure_is_network_unreachable(make_transport, scenario):
     url = "https://fred.stlouisfed.org/graph/fredgraph.csv"
     responses.add(
         responses.GET,
@@ -149,8 +201,13 @@ def test_dns_failure_is_network_unreachable(make_transport):
             '([Errno -3] Temporary failure in name resolution)"))'
         ),
     )
-    with pytest.raises(NetworkUnreachable, match="LIQUIDITY_REPLAY_DIR"):
+    with pytest.raises(NetworkUnreachable, match="LIQUIDITY_REPLAY_DIR") as info:
         make_transport(attempts=2).fetch(walcl(url))
+    scenario(
+        "NetworkUnreachable naming LIQUIDITY_REPLAY_DIR",
+        f"{len(responses.calls)} calls; '{str(info.value)[:60]}...'",
+        name="transport: DNS failure",
+    )
 
 
 @responses.activate
@@ -162,12 +219,17 @@ def test_connect_timeout_is_network_unreachable(make_transport):
 
 
 @responses.activate(registry=registries.OrderedRegistry)
-def test_connection_reset_is_retried(make_transport):
+def test_connection_reset_is_retried(make_transport, scenario):
     url = "https://fred.stlouisfed.org/graph/fredgraph.csv"
     responses.add(responses.GET, url, body=requests.exceptions.ConnectionError("Connection aborted."))
     responses.add(responses.GET, url, body=CSV, status=200)
     assert make_transport().fetch(walcl(url)).body == CSV
     assert len(responses.calls) == 2
+    scenario(
+        "retried, then succeeds",
+        f"{len(responses.calls)} calls ('Connection aborted.', then 200)",
+        name="transport: connection reset",
+    )
 
 
 def truncated(body: bytes, declared: int) -> bytes:
@@ -175,7 +237,7 @@ def truncated(body: bytes, declared: int) -> bytes:
     return head.encode() + body
 
 
-def test_truncated_body_is_retried_then_a_clear_error(raw_server, make_transport):
+def test_truncated_body_is_retried_then_a_clear_error(raw_server, make_transport, scenario):
     server = raw_server(lambda n: truncated(CSV[:30], len(CSV)), max_connections=3)
     with pytest.raises(HttpError) as info:
         make_transport(attempts=3).fetch(walcl(server.url + PATH))
@@ -183,12 +245,22 @@ def test_truncated_body_is_retried_then_a_clear_error(raw_server, make_transport
         "fred WALCL: response body truncated (connection closed before Content-Length)"
     )
     assert server.connections == 3  # every attempt was made
+    scenario(
+        "each truncated body retried; then a clear error",
+        f"{server.connections} connections; '{str(info.value)[:70]}...'",
+        name="transport: truncated body (persistent)",
+    )
 
 
-def test_truncated_body_then_complete_body(raw_server, make_transport):
+def test_truncated_body_then_complete_body(raw_server, make_transport, scenario):
     server = raw_server(lambda n: truncated(CSV[:30], len(CSV)) if n == 0 else truncated(CSV, len(CSV)), 2)
     resp = make_transport(attempts=3).fetch(walcl(server.url + PATH))
     assert resp.body == CSV and server.connections == 2
+    scenario(
+        "retried, then the complete body",
+        f"{server.connections} connections; body intact",
+        name="transport: truncated body, once",
+    )
 
 
 def test_user_agent_and_query_are_sent(router, make_transport):

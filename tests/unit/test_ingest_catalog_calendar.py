@@ -150,6 +150,17 @@ def test_gdp_advance_rule_and_override_file():
     assert calendar.overrides()[("GDP", D("2025-07-01"))] == D("2025-12-23")
 
 
+def test_gdp_2025q4_delay_means_2025q3_is_the_latest_expected_at_the_end_of_january():
+    from ingest import quality
+
+    gdp = next(s for s in catalog.series_for("fred") if s.series_id == "GDP")
+    assert calendar.known_on("gdp_advance", D("2025-10-01"), "GDP") == D("2026-02-20")
+    assert quality.expected_latest(gdp, D("2026-01-31")) == D("2025-07-01")
+    assert quality.expected_latest(gdp, D("2026-02-21")) == D("2025-10-01")
+    # the rule alone would have expected 2025Q4 by 2026-01-31
+    assert calendar.known_on("gdp_advance", D("2025-10-01")) < D("2026-01-31")
+
+
 def test_h8_released_friday_of_the_following_week():
     assert calendar.known_on("h8", D("2023-04-26"), "B1151NCBD") == D("2023-05-05")
     # 2025-06-25 + 9 days = Friday 2025-07-04 (Independence Day) -> Monday 2025-07-07
