@@ -2,20 +2,27 @@
 `... backfill --source fred --series WALCL --start 2020-01-01 --end 2020-12-31`.
 
 `run` materializes every asset once (ingest → dbt build → checks → publish) in this process,
-prints a short summary, and exits non-zero when any step or blocking check failed.
+prints a short summary, and exits non-zero when any step or blocking check failed (1), or when it
+refused to start (2): an identifier a user can set (a catalog line, LIQUIDITY_COINS) or the
+CoinGecko plan is invalid, or no source host can be reached (then it names LIQUIDITY_REPLAY_DIR).
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import os
 import shutil
 import sys
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from ingest import settings
 
 HERE = Path(__file__).resolve().parent
+# The console shows INFO and up (progress lines, warnings, failures); every DEBUG event is still
+# stored in the run's event log for the UI.
+CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def dagster_home() -> Path:
@@ -27,27 +34,75 @@ def dagster_home() -> Path:
     return home
 
 
+def configuration_error() -> str | None:
+    """What a user can set, checked before anything is opened or requested: every catalog line
+    (series ids included), each LIQUIDITY_COINS id and COINGECKO_PLAN. None when all are valid."""
+    from ingest import catalog
+    from ingest.errors import check_coin_id
+
+    try:
+        catalog.load_catalog()
+        settings.api_keys()
+    except (ValueError, csv.Error) as exc:
+        return str(exc)
+    for coin in settings.coins():
+        try:
+            check_coin_id(coin)
+        except ValueError as exc:
+            return f"LIQUIDITY_COINS: {exc}"
+    return None
+
+
+def source_endpoints(keys: settings.ApiKeys) -> list[tuple[str, int]]:
+    """(host, port) of each source URL this run will request, read from the fetchers' URL constants,
+    so a run pointed elsewhere (e.g. a local test server) preflights where it will really connect."""
+    from ingest import coingecko, fed_ddp, fred
+
+    urls = [
+        fred.API_ROOT if keys.fred else fred.FREDGRAPH_URL,
+        fed_ddp.URL,
+        coingecko.PRO_ROOT if keys.coingecko_plan == "pro" else coingecko.DEMO_ROOT,
+        coingecko.EXPORT_URL,
+    ]
+    endpoints: list[tuple[str, int]] = []
+    for url in urls:
+        parts = urlsplit(url)
+        endpoint = (parts.hostname or "", parts.port or (443 if parts.scheme == "https" else 80))
+        if endpoint not in endpoints:
+            endpoints.append(endpoint)
+    return endpoints
+
+
 def run(job_name: str = "materialize_everything") -> int:
     import dagster as dg
 
+    from orchestration import run_recovery
     from orchestration.definitions import defs
     from orchestration.summary import print_summary
 
     os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
+    problem = configuration_error()
+    if problem:
+        print(f"ERROR configuration: {problem}", file=sys.stderr)
+        return 2
     if settings.replay_dir() is None:
         from ingest.transport import OFFLINE_HINT, unreachable_hosts
 
-        hosts = ["fred.stlouisfed.org", "www.federalreserve.gov", "api.coingecko.com"]
-        if unreachable_hosts(hosts) == hosts:
-            print(
-                f"ERROR network unreachable: cannot connect to {', '.join(hosts)}. {OFFLINE_HINT}",
-                file=sys.stderr,
-            )
+        endpoints = source_endpoints(settings.api_keys())
+        if unreachable_hosts(endpoints) == endpoints:
+            names = ", ".join(host if port in (80, 443) else f"{host}:{port}" for host, port in endpoints)
+            print(f"ERROR network unreachable: cannot connect to {names}. {OFFLINE_HINT}", file=sys.stderr)
             return 2
-    dagster_home()
+    home = dagster_home()
     with dg.DagsterInstance.get() as instance:
+        # A run killed outright (SIGKILL) keeps its pool slot: free it, or this run waits for ever.
+        for run_id in run_recovery.release_dead_cli_runs(instance, home):
+            print(f"run {run_id} had been killed: marked it failed and freed its pool slot", file=sys.stderr)
         job = defs.resolve_job_def(job_name)
-        result = job.execute_in_process(instance=instance, raise_on_error=False)
+        with run_recovery.liveness_lock(home) as tags:
+            result = job.execute_in_process(
+                instance=instance, raise_on_error=False, tags=tags, run_config=CONSOLE_INFO
+            )
         print_summary(result)
     return 0 if result.success else 1
 

@@ -19,7 +19,10 @@ def publish(warehouse_path: Path, serving_path: Path, tables: list[str]) -> dict
     """
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
-    tmp.unlink(missing_ok=True)
+    # Also the leftovers (file and WAL) of a publish that was killed: its pid is in their names, so
+    # nothing else removes them. The caller holds the warehouse writer lock: no other publish is running.
+    for stale in serving_path.parent.glob(f".{serving_path.name}.*.tmp*"):
+        stale.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     con = duckdb.connect(str(tmp))
     try:
