@@ -95,6 +95,8 @@ class LoadContext:
     keys: settings.ApiKeys
     start: dt.date
     lookback_days: int = settings.LOOKBACK_DAYS
+    # Where progress goes: this module's logger, or e.g. Dagster's `context.log` so the run log shows it.
+    logger: logging.Logger = log
 
     def series_window(
         self, series: catalog.Series, first: dt.date | None, last: dt.date | None
@@ -132,6 +134,19 @@ def _provenance(
     return frame
 
 
+def _source_says_missing(exc: BaseException) -> bool:
+    """HTTP 404, or FRED's 'The series does not exist.' (sent with HTTP 400)."""
+    return isinstance(exc, HttpError) and (exc.status == 404 or "The series does not exist" in exc.reason)
+
+
+def _is_transient(exc: Exception) -> bool:
+    """Worth a later step retry: no HTTP answer at all (timeout, reset), a rate limit or a 5xx.
+    A 4xx such as 401 (bad key) or 404 answers the same way next time."""
+    if not isinstance(exc, HttpError):
+        return False
+    return exc.status is None or exc.status == 429 or exc.status >= 500
+
+
 def _run_series(
     ctx: LoadContext,
     result: SourceLoad,
@@ -139,6 +154,7 @@ def _run_series(
     series: str,
     required: bool,
     work: Callable[[], SeriesLoad],
+    total: int | None = None,
 ) -> None:
     """Run one series' fetch+parse+upsert; failures are recorded with source, series and reason."""
     try:
@@ -151,24 +167,28 @@ def _run_series(
         raise
     except (SourceError, InvalidIdentifier, ValueError) as exc:
         message = str(exc) if isinstance(exc, SourceError) else f"{source} {series}: {exc}"
+        # Live counterpart of ReplayMissing: an optional series the source says does not exist is skipped.
+        status = "skipped" if not required and _source_says_missing(exc) else "failed"
         outcome = SeriesLoad(
-            source, series, "failed", message=message, required=required, transient=isinstance(exc, HttpError)
+            source, series, status, message=message, required=required, transient=_is_transient(exc)
         )
     if outcome.status == "failed":
-        log.error("%s", outcome.message)
+        ctx.logger.error("%s", outcome.message)
     elif outcome.status == "skipped":
-        log.warning("%s (skipped, optional)", outcome.message)
-    else:
-        log.info(
-            "%s %s: %d rows in payload, %d inserted, %d updated, last %s",
+        ctx.logger.warning("%s (skipped, optional)", outcome.message)
+    result.series.append(outcome)
+    if outcome.status == "ok":
+        ctx.logger.info(
+            "%s %s: %s inserted, %s updated, last %s; %s: %s series, %s rows so far",
             source,
             series,
-            outcome.rows,
-            outcome.inserted,
-            outcome.updated,
+            f"{outcome.inserted:,}",
+            f"{outcome.updated:,}",
             outcome.last_date,
+            source,
+            f"{len(result.series)}/{total}" if total else len(result.series),
+            f"{sum(s.rows for s in result.series):,}",
         )
-    result.series.append(outcome)
     warehouse.log_load(
         ctx.con,
         run_id=ctx.run_id,
@@ -201,11 +221,25 @@ def _counters(ctx: LoadContext) -> tuple[float, int, int]:
     )
 
 
-def _observation_load(ctx, spec, source, series_id, frame, responses, extra=None) -> SeriesLoad:
+def _log_received(ctx: LoadContext, source: str, series: str, frame: pd.DataFrame, kind: str) -> None:
+    """One progress line per fetch: rows received, their dates, and full history vs incremental."""
+    dates = frame["observation_date"]
+    span = f"{len(frame):,} rows {dates.min()}..{dates.max()}" if len(frame) else "0 rows"
+    ctx.logger.info("%s %s: %s (%s)", source, series, span, kind)
+
+
+def _fetch_kind(last: dt.date | None, start: dt.date, note: str = "") -> str:
+    return "full history" if last is None else note or f"incremental from {start}"
+
+
+def _observation_load(
+    ctx, spec, source, series_id, frame, responses, extra=None, expect_new: bool = False
+) -> SeriesLoad:
+    """Upsert one series' rows; `expect_new` when nothing of it was loaded yet (see warehouse.upsert)."""
     if extra:
         for column, value in extra.items():
             frame.insert(0, column, value)
-    up = warehouse.upsert(ctx.con, spec, frame)
+    up = warehouse.upsert(ctx.con, spec, frame, expect_new=expect_new)
     last = frame["observation_date"].max() if not frame.empty else None
     return SeriesLoad(
         source,
@@ -233,18 +267,22 @@ def load_fred(ctx: LoadContext, series_ids: list[str] | None = None) -> SourceLo
             start, note = ctx.series_window(series, first, last)
             frame, responses = fred.fetch(ctx.transport, series, start, None, ctx.keys.fred)
             frame = _provenance(frame, responses, series.release_rule, series.series_id)
-            loaded = _observation_load(ctx, warehouse.FRED, "fred", series.series_id, frame, responses)
+            _log_received(ctx, "fred", series.series_id, frame, _fetch_kind(last, start, note))
+            loaded = _observation_load(
+                ctx, warehouse.FRED, "fred", series.series_id, frame, responses, expect_new=last is None
+            )
             loaded.message = note
             return loaded
 
-        _run_series(ctx, result, "fred", series.series_id, series.required, work)
+        _run_series(ctx, result, "fred", series.series_id, series.required, work, total=len(wanted))
     return _finish(ctx, result, started, req0, bytes0)
 
 
 def load_fed_ddp(ctx: LoadContext) -> SourceLoad:
     started, req0, bytes0 = _counters(ctx)
     result = SourceLoad("fed_ddp", ctx.transport.mode)
-    for release in ("H41", "H8"):
+    releases = ("H41", "H8")
+    for release in releases:
         wanted = catalog.series_for("fed_ddp", release)
 
         def work(release=release, wanted=wanted) -> SeriesLoad:
@@ -261,8 +299,16 @@ def load_fed_ddp(ctx: LoadContext) -> SourceLoad:
                 for sid, part in frame.groupby("series_id", sort=True)
             ]
             frame = pd.concat(parts, ignore_index=True) if parts else frame
+            _log_received(ctx, "fed_ddp", release, frame, _fetch_kind(last, start))
             loaded = _observation_load(
-                ctx, warehouse.FED_DDP, "fed_ddp", release, frame, responses, {"release": release}
+                ctx,
+                warehouse.FED_DDP,
+                "fed_ddp",
+                release,
+                frame,
+                responses,
+                {"release": release},
+                expect_new=last is None,
             )
             present = sorted(frame["series_id"].unique()) if not frame.empty else []
             absent = [s.series_id for s in wanted if s.series_id not in present]
@@ -270,7 +316,7 @@ def load_fed_ddp(ctx: LoadContext) -> SourceLoad:
                 loaded.message = f"not in this {release} file (optional): {', '.join(absent)}"
             return loaded
 
-        _run_series(ctx, result, "fed_ddp", release, True, work)
+        _run_series(ctx, result, "fed_ddp", release, True, work, total=len(releases))
     return _finish(ctx, result, started, req0, bytes0)
 
 
@@ -284,10 +330,14 @@ def _market_chart_rows(
 
 
 def _upsert_market_chart(
-    ctx: LoadContext, coin_id: str, frames: list[pd.DataFrame], responses: list[Response]
+    ctx: LoadContext,
+    coin_id: str,
+    frames: list[pd.DataFrame],
+    responses: list[Response],
+    expect_new: bool = False,
 ) -> SeriesLoad:
     frame = pd.concat(frames, ignore_index=True)
-    up = warehouse.upsert(ctx.con, warehouse.MARKET_CHART, frame)
+    up = warehouse.upsert(ctx.con, warehouse.MARKET_CHART, frame, expect_new=expect_new)
     last = frame["observation_date"].max() if not frame.empty else None
     nbytes = sum(len(r.body) for r in responses)
     return SeriesLoad(
@@ -295,33 +345,131 @@ def _upsert_market_chart(
     )
 
 
+# Coins are upserted in batches of about this many rows: a DuckDB transaction that appends at least a
+# row group (122,880 rows) writes it compressed to the database file instead of the write-ahead log,
+# which with hundreds of coins is most of the load's cost. Batches never change what is loaded:
+# a failed coin is reported alone, as before.
+COIN_BATCH_ROWS = 150_000
+# ... and checkpointed every this many rows, so the memory a checkpoint needs stays bounded.
+CHECKPOINT_ROWS = 500_000
+
+
+@dataclasses.dataclass
+class _PreparedCoin:
+    """One coin fetched and parsed, waiting for its batch's upsert."""
+
+    coin_id: str
+    frame: pd.DataFrame
+    responses: list[Response]
+    expect_new: bool
+
+    def outcome(self, up: warehouse.UpsertResult) -> SeriesLoad:
+        last = self.frame["observation_date"].max() if not self.frame.empty else None
+        nbytes = sum(len(r.body) for r in self.responses)
+        return SeriesLoad(
+            "coingecko",
+            self.coin_id,
+            "ok",
+            up.rows,
+            up.inserted,
+            up.updated,
+            last,
+            self.responses[-1].url,
+            nbytes,
+        )
+
+
+def _upsert_coins(ctx: LoadContext, prepared: list[_PreparedCoin]) -> dict[str, SeriesLoad | Exception]:
+    """Upsert a batch (first-time coins and already-loaded coins separately); if a batch upsert
+    fails, every coin of it is upserted on its own so that only the culprit fails."""
+    out: dict[str, SeriesLoad | Exception] = {}
+    for expect_new in (True, False):
+        group = [p for p in prepared if p.expect_new is expect_new]
+        if not group:
+            continue
+        try:
+            frame = pd.concat([p.frame for p in group], ignore_index=True)
+            counts = warehouse.upsert_per(
+                ctx.con, warehouse.MARKET_CHART, frame, "coin_id", expect_new=expect_new
+            )
+            for p in group:
+                out[p.coin_id] = p.outcome(counts.get(p.coin_id, warehouse.UpsertResult(0, 0, 0)))
+        except (ValueError, duckdb.Error):
+            for p in group:
+                try:
+                    up = warehouse.upsert(ctx.con, warehouse.MARKET_CHART, p.frame, expect_new=p.expect_new)
+                    out[p.coin_id] = p.outcome(up)
+                except (ValueError, duckdb.Error) as exc:
+                    out[p.coin_id] = exc
+    return out
+
+
 def load_coingecko_market_chart(ctx: LoadContext, coin_ids: list[str] | None = None) -> SourceLoad:
     started, req0, bytes0 = _counters(ctx)
     result = SourceLoad("coingecko", ctx.transport.mode)
-    for coin_id in coin_ids if coin_ids is not None else settings.coins():
+    coins = list(dict.fromkeys(coin_ids if coin_ids is not None else settings.coins()))
+    # Every coin's loaded range in one scan (a query per coin would scan the table once per coin).
+    ranges = warehouse.loaded_ranges(ctx.con, warehouse.MARKET_CHART, "coin_id")
+    pending: list[tuple[str, _PreparedCoin | Exception]] = []
 
-        def work(coin_id=coin_id) -> SeriesLoad:
-            check_coin_id(coin_id)
-            last = warehouse.watermark(ctx.con, warehouse.MARKET_CHART, {"coin_id": coin_id})
-            frames, responses = [], []
-            if last is None:
-                # First run: the website export backfills the full history the demo API cannot serve.
-                try:
-                    export_resp = ctx.transport.fetch(coingecko.export_request(coin_id))
-                    export = coingecko.parse_export_csv(export_resp.body, coin_id)
-                    frames.append(_market_chart_rows(export, coin_id, "export", [export_resp]))
-                    responses.append(export_resp)
-                except ReplayMissing as exc:
-                    log.warning("%s; no backfill beyond the API's range", exc)
-            days = coingecko.market_chart_days(last, ctx.today, ctx.lookback_days, ctx.keys.coingecko_plan)
-            start = None if last is None else ctx.window_start(last)
-            api, api_responses = coingecko.fetch_market_chart(
-                ctx.transport, coin_id, days, ctx.keys.coingecko, ctx.keys.coingecko_plan, start
-            )
-            frames.append(_market_chart_rows(api, coin_id, "api", api_responses))
-            return _upsert_market_chart(ctx, coin_id, frames, responses + api_responses)
+    def prepare(coin_id: str) -> _PreparedCoin:
+        check_coin_id(coin_id)
+        last = ranges.get(coin_id, (None, None))[1]
+        frames, responses = [], []
+        if last is None:
+            # First run: the website export backfills the full history the demo API cannot serve.
+            try:
+                export_resp = ctx.transport.fetch(coingecko.export_request(coin_id))
+                export = coingecko.parse_export_csv(export_resp.body, coin_id)
+                frames.append(_market_chart_rows(export, coin_id, "export", [export_resp]))
+                responses.append(export_resp)
+            except ReplayMissing as exc:
+                ctx.logger.warning("%s; no backfill beyond the API's range", exc)
+        days = coingecko.market_chart_days(last, ctx.today, ctx.lookback_days, ctx.keys.coingecko_plan)
+        start = None if last is None else ctx.window_start(last)
+        api, api_responses = coingecko.fetch_market_chart(
+            ctx.transport, coin_id, days, ctx.keys.coingecko, ctx.keys.coingecko_plan, start
+        )
+        frames.append(_market_chart_rows(api, coin_id, "api", api_responses))
+        frame = pd.concat(frames, ignore_index=True)
+        kind = "full history: website export + API" if last is None else f"incremental, API last {days} days"
+        _log_received(ctx, "coingecko", coin_id, frame, kind)
+        return _PreparedCoin(coin_id, frame, responses + api_responses, expect_new=last is None)
 
-        _run_series(ctx, result, "coingecko", coin_id, True, work)
+    def flush() -> None:
+        loaded = _upsert_coins(ctx, [item for _, item in pending if isinstance(item, _PreparedCoin)])
+        # One transaction for the batch's load_log rows; each coin is reported in the order asked.
+        with warehouse.transaction(ctx.con):
+            for coin_id, item in pending:
+                outcome = loaded.get(coin_id, item)
+
+                def work(outcome=outcome) -> SeriesLoad:
+                    if isinstance(outcome, Exception):
+                        raise outcome
+                    return outcome
+
+                _run_series(ctx, result, "coingecko", coin_id, True, work, total=len(coins))
+        pending.clear()
+
+    rows = unchecked = 0
+    for coin_id in coins:
+        try:
+            item: _PreparedCoin | Exception = prepare(coin_id)
+        except NetworkUnreachable:
+            flush()
+            raise
+        except Exception as exc:  # reported (or re-raised) by _run_series in flush(), in order
+            item = exc
+        pending.append((coin_id, item))
+        rows += len(item.frame) if isinstance(item, _PreparedCoin) else 0
+        if rows >= COIN_BATCH_ROWS:
+            flush()
+            unchecked += rows
+            rows = 0
+            if unchecked >= CHECKPOINT_ROWS:
+                warehouse.checkpoint(ctx.con)
+                unchecked = 0
+    flush()
     return _finish(ctx, result, started, req0, bytes0)
 
 
@@ -341,7 +489,13 @@ def load_coingecko_global(ctx: LoadContext) -> SourceLoad:
             frame = _provenance(coingecko.parse_market_cap_chart(resp.body, start), [resp], "same_day", None)
             frame.insert(0, "origin", "market_cap_chart")
             return _observation_load(
-                ctx, warehouse.GLOBAL, "coingecko", "global_market_cap_chart", frame, [resp]
+                ctx,
+                warehouse.GLOBAL,
+                "coingecko",
+                "global_market_cap_chart",
+                frame,
+                [resp],
+                expect_new=last is None,
             )
 
         _run_series(ctx, result, "coingecko", "global_market_cap_chart", pro, chart)
@@ -363,7 +517,8 @@ def load_coingecko_global(ctx: LoadContext) -> SourceLoad:
         frame.insert(0, "origin", "global_snapshot")
         return _observation_load(ctx, warehouse.GLOBAL, "coingecko", "global", frame, [resp])
 
-    _run_series(ctx, result, "coingecko", "global", ctx.transport.mode == "live", snapshot)
+    # Live: required on demo, where /global is the only total-cap source; with pro the chart has the history.
+    _run_series(ctx, result, "coingecko", "global", ctx.transport.mode == "live" and not pro, snapshot)
     return _finish(ctx, result, started, req0, bytes0)
 
 
@@ -397,6 +552,7 @@ def context(
     transport: Transport,
     run_id: str | None = None,
     keys: settings.ApiKeys | None = None,
+    logger: logging.Logger | None = None,
 ) -> LoadContext:
     today = replay_today() or dt.datetime.now(dt.UTC).date()
     return LoadContext(
@@ -406,6 +562,7 @@ def context(
         run_id=run_id or uuid.uuid4().hex[:12],
         keys=keys or settings.api_keys(),
         start=dt.date.fromisoformat(settings.history_start()),
+        logger=logger or log,
     )
 
 
@@ -508,6 +665,7 @@ def backfill(
     transport: Transport | None = None,
     keys: settings.ApiKeys | None = None,
     run_id: str | None = None,
+    logger: logging.Logger | None = None,
 ) -> SeriesLoad:
     """Re-ingest exactly [start, end] of one series and upsert it (revisions update, nothing duplicated).
 
@@ -517,13 +675,21 @@ def backfill(
     fetch is logged and recorded in raw.load_log and returned with status `failed`.
     """
     series, first, last = check_backfill(source, series_id, start, end)
-    log.info("backfill %s %s %s..%s: fetching", source, series_id, first, last)
+    (logger or log).info("backfill %s %s %s..%s: fetching", source, series_id, first, last)
     if con is None:
         with warehouse.connect() as own:
             return backfill(
-                source, series_id, first, last, con=own, transport=transport, keys=keys, run_id=run_id
+                source,
+                series_id,
+                first,
+                last,
+                con=own,
+                transport=transport,
+                keys=keys,
+                run_id=run_id,
+                logger=logger,
             )
-    ctx = context(con, transport or build_transport(), run_id, keys)
+    ctx = context(con, transport or build_transport(), run_id, keys, logger)
     started, req0, bytes0 = _counters(ctx)
     result = SourceLoad(source, ctx.transport.mode)
 
@@ -540,7 +706,7 @@ def backfill(
     _run_series(ctx, result, source, series_id, True, work)
     _finish(ctx, result, started, req0, bytes0)
     outcome = result.series[-1]
-    log.info(
+    ctx.logger.info(
         "backfill %s %s %s..%s: %s, %d rows in window, %d inserted, %d updated, %d requests, %.2fs",
         source,
         series_id,

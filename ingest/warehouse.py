@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 import filelock
 import pandas as pd
+import pyarrow as pa
 
 from ingest import settings
 from ingest.catalog import load_catalog
@@ -179,50 +180,117 @@ class UpsertResult:
     updated: int
 
 
-def upsert(con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame) -> UpsertResult:
+def upsert(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, frame: pd.DataFrame, *, expect_new: bool = False
+) -> UpsertResult:
     """Insert new keys, update changed values (keeping the old one and when it changed), in one transaction.
 
     `frame` holds every table column except updated_at/previous_value. A rerun with the same payload
     inserts and updates nothing; only the provenance of unchanged rows is left as first recorded.
+
+    `expect_new=True` (nothing of this series is loaded yet, e.g. a first run) tries a plain insert
+    first: no join against the whole table, which grows with every series loaded. Should a key exist
+    after all, the primary key refuses the insert, it is rolled back, and the merge below runs: the
+    hint only changes the speed, never the result.
     """
     if frame.empty:
         return UpsertResult(0, 0, 0)
+    parts = upsert_per(con, spec, frame, spec.key[0], expect_new=expect_new).values()
+    return UpsertResult(
+        sum(p.rows for p in parts), sum(p.inserted for p in parts), sum(p.updated for p in parts)
+    )
+
+
+def upsert_per(
+    con: duckdb.DuckDBPyConnection,
+    spec: TableSpec,
+    frame: pd.DataFrame,
+    column: str,
+    *,
+    expect_new: bool = False,
+) -> dict[object, UpsertResult]:
+    """`upsert` of several series at once (one transaction), with the counts per value of `column`
+    (e.g. per coin_id). One large insert is much cheaper than many small ones: DuckDB writes a
+    transaction that appends a whole row group (122,880 rows) straight to the database file instead
+    of its write-ahead log."""
+    if frame.empty:
+        return {}
     if frame.duplicated(list(spec.key)).any():
         dupes = frame[frame.duplicated(list(spec.key), keep=False)][list(spec.key)].head(3).to_dict("records")
         raise ValueError(f"{spec.name}: duplicate keys in one load, e.g. {dupes}")
-    key_join = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
-    changed = " OR ".join(f"t.{v} IS DISTINCT FROM s.{v}" for v in spec.values)
+    sizes = frame.groupby(column, sort=False).size()
     columns = list(frame.columns)
-    con.register("incoming", frame)
+    col_list = ", ".join(columns)
+    # As Arrow: DuckDB reads it without converting each Python date and string object one by one.
+    con.register("incoming", pa.Table.from_pandas(frame, preserve_index=False))
     try:
-        con.execute("BEGIN TRANSACTION")
-        try:
+        if expect_new:
+            try:
+                with transaction(con):
+                    con.execute(
+                        f"INSERT INTO {spec.name} ({col_list}, updated_at, previous_value) "
+                        f"SELECT {col_list}, fetched_at, NULL FROM incoming"
+                    )
+                return {value: UpsertResult(int(n), int(n), 0) for value, n in sizes.items()}
+            except duckdb.ConstraintException:
+                pass  # some keys were loaded after all: merge
+        key_join = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
+        changed = " OR ".join(f"t.{v} IS DISTINCT FROM s.{v}" for v in spec.values)
+        with transaction(con):
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE upsert_stage AS SELECT s.*, "
                 f"CASE WHEN t.{spec.key[0]} IS NULL THEN 'insert' WHEN {changed} THEN 'update' ELSE 'same' END AS _action, "
                 f"t.{spec.revision_value} AS _old_value "
                 f"FROM incoming s LEFT JOIN {spec.name} t ON {key_join}"
             )
-            counts = dict(con.execute("SELECT _action, count(*) FROM upsert_stage GROUP BY 1").fetchall())
-            col_list = ", ".join(columns)
+            counts = con.execute(
+                f"SELECT {column}, _action, count(*) FROM upsert_stage GROUP BY ALL"
+            ).fetchall()
             con.execute(
                 f"INSERT INTO {spec.name} ({col_list}, updated_at, previous_value) "
                 f"SELECT {col_list}, fetched_at, NULL FROM upsert_stage WHERE _action = 'insert'"
             )
-            sets = ", ".join(f"{v} = s.{v}" for v in spec.values)
-            con.execute(
-                f"UPDATE {spec.name} AS t SET {sets}, known_on = s.known_on, updated_at = s.fetched_at, "
-                f"previous_value = s._old_value, source_url = s.source_url, payload_sha256 = s.payload_sha256 "
-                f"FROM upsert_stage s WHERE s._action = 'update' AND {key_join}"
-            )
+            if any(action == "update" for _, action, _ in counts):
+                sets = ", ".join(f"{v} = s.{v}" for v in spec.values)
+                con.execute(
+                    f"UPDATE {spec.name} AS t SET {sets}, known_on = s.known_on, updated_at = s.fetched_at, "
+                    f"previous_value = s._old_value, source_url = s.source_url, payload_sha256 = s.payload_sha256 "
+                    f"FROM upsert_stage s WHERE s._action = 'update' AND {key_join}"
+                )
             con.execute("DROP TABLE upsert_stage")
-            con.execute("COMMIT")
-        except Exception:
-            con.execute("ROLLBACK")
-            raise
     finally:
         con.unregister("incoming")
-    return UpsertResult(len(frame), counts.get("insert", 0), counts.get("update", 0))
+    by_action: dict[object, dict[str, int]] = {}
+    for value, action, n in counts:
+        by_action.setdefault(value, {})[action] = n
+    return {
+        value: UpsertResult(
+            int(n), by_action.get(value, {}).get("insert", 0), by_action.get(value, {}).get("update", 0)
+        )
+        for value, n in sizes.items()
+    }
+
+
+def checkpoint(con: duckdb.DuckDBPyConnection) -> None:
+    """Write everything committed so far into the database file (DuckDB `CHECKPOINT`).
+
+    DuckDB checkpoints by itself when its write-ahead log passes 16 MB, but large batches bypass
+    the log (see `upsert_per`), so a long bulk load would be checkpointed only once, on close, with
+    a memory peak proportional to all it loaded (1.4 GB for 4 million coin-days). Loaders call this
+    every few hundred thousand rows instead; the total work is the same."""
+    con.execute("CHECKPOINT")
+
+
+@contextlib.contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """BEGIN ... COMMIT, or ROLLBACK on any exception (re-raised)."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def loaded_range(con: duckdb.DuckDBPyConnection, spec: TableSpec, where: dict[str, str]):
@@ -233,6 +301,14 @@ def loaded_range(con: duckdb.DuckDBPyConnection, spec: TableSpec, where: dict[st
         list(where.values()),
     ).fetchone()
     return (row[0], row[1]) if row else (None, None)
+
+
+def loaded_ranges(con: duckdb.DuckDBPyConnection, spec: TableSpec, column: str) -> dict[object, tuple]:
+    """(first, last) loaded observation_date per value of `column` (e.g. per coin), in one scan."""
+    rows = con.execute(
+        f"SELECT {column}, min(observation_date), max(observation_date) FROM {spec.name} GROUP BY 1"
+    ).fetchall()
+    return {value: (first, last) for value, first, last in rows}
 
 
 def watermark(con: duckdb.DuckDBPyConnection, spec: TableSpec, where: dict[str, str]):

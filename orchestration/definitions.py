@@ -7,7 +7,6 @@ Loading opens no database and runs no dbt parse outside `dagster dev` (the manif
 from __future__ import annotations
 
 import dagster as dg
-from dagster_dbt import DbtCliResource
 
 from ingest import settings
 from orchestration import checks
@@ -19,7 +18,7 @@ from orchestration.assets.serving import serving_duckdb
 from orchestration.backfill import backfill_series
 from orchestration.jobs import materialize_everything, nightly_schedule, weekly_fed, weekly_schedule
 from orchestration.project import DBT_PROJECT
-from orchestration.resources import build_resources
+from orchestration.resources import PipelineDbtResource, build_resources
 
 defs = dg.Definitions(
     assets=[*RAW_ASSETS, dbt_models, serving_duckdb, liquidity_report],
@@ -29,7 +28,7 @@ defs = dg.Definitions(
     sensors=[alert_on_run_failure],
     resources={
         **build_resources(),
-        "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=settings.dbt_executable()),
+        "dbt": PipelineDbtResource(project_dir=DBT_PROJECT, dbt_executable=settings.dbt_executable()),
     },
     executor=dg.in_process_executor,
 )

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import os
 
-from dagster_dbt import DbtCliResource
-
 from ingest import settings
 from orchestration.project import DBT_PROJECT
+from orchestration.resources import PipelineDbtResource
 
 
 def main() -> None:
-    os.environ.setdefault("LIQUIDITY_DATA_DIR", str(settings.data_dir()))
-    dbt = DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=settings.dbt_executable())
+    # Absolute, as the run sets it: a different spelling changes dbt's profile hash and the run's
+    # `dbt build` would then re-parse the whole project instead of using this partial parse.
+    os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
+    dbt = PipelineDbtResource(project_dir=DBT_PROJECT, dbt_executable=settings.dbt_executable())
     dbt.cli(["parse", "--quiet"], target_path=DBT_PROJECT.target_path, raise_on_error=True).wait()
     print(f"dbt manifest: {DBT_PROJECT.manifest_path}")
 

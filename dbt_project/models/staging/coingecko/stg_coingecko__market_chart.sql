@@ -1,3 +1,8 @@
+{#- A table, not a view like the other staging models: the one-row-per-coin-and-day choice is a
+    window over every coin's raw rows, and a view would recompute it for each of its tests and each
+    model reading it (with hundreds of coins that was most of dbt build; see bench/README.md). -#}
+{{ config(materialized='table') }}
+
 -- One row per coin and UTC day. Where the API and the website export both cover a day, the API
 -- row wins (then the latest snapshot), so the choice never depends on load order.
 with source as (

@@ -1,0 +1,575 @@
+"""`make bench`: measure the pipeline's cost on the replay snapshots, print a table, write
+`bench/results.json`. See bench/README.md for what each number means.
+
+Every measurement runs in a fresh subprocess (`bench.measure`): wall seconds, CPU seconds of the
+whole process tree, peak memory. Nothing here is a test: timings depend on the machine and on what
+else runs on it (the load average before each measurement is recorded next to it).
+
+    .venv/bin/python -m bench.run                       # everything (about 5-8 minutes on 2 cores)
+    .venv/bin/python -m bench.run --only cold,bi        # some sections: cold incremental overhead bi scale
+    .venv/bin/python -m bench.run --sizes 100,300       # smaller scale run
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import importlib.metadata
+import json
+import math
+import os
+import platform
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import duckdb
+import psutil
+
+from bench import measure, synthetic
+from ingest import settings
+
+ROOT = settings.PROJECT_ROOT
+BIN = Path(sys.executable).parent
+PYTHON = str(BIN / "python") if (BIN / "python").exists() else sys.executable
+DBT = settings.dbt_executable()
+REPLAY = (ROOT.parent / "shared" / "data" / "replay").resolve()
+FIRST_CUT, SECOND_CUT = "2025-11-19", "2026-01-31"
+RESULTS = ROOT / "bench" / "results.json"
+SECTIONS = ("cold", "incremental", "overhead", "bi", "scale")
+DEFAULT_SIZES = (100, 300, 1000)
+
+TARGETS = {
+    "cold_build_s": 30.0,
+    "noop_ratio": 0.25,
+    "incremental_bytes_ratio": 0.02,
+    "bi_p95_ms": 20.0,
+    "scale_1000_s": 60.0,
+    "scale_1000_rss_mb": 2048.0,
+    "scale_growth_exponent": 1.0,
+}
+
+
+# --- environment and facts ------------------------------------------------------------------------
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    """The caller's environment without any pipeline setting (keys, data dir, replay, coins...), with
+    the project's .venv first on PATH (dagster-dbt runs `dbt` from PATH)."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith(("LIQUIDITY_", "FRED_", "COINGECKO_", "DAGSTER_", "DBT_"))
+    }
+    env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
+    env["PYTHONUNBUFFERED"] = "1"
+    env.update(extra)
+    return env
+
+
+def _version(package: str) -> str | None:
+    try:
+        return importlib.metadata.version(package)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _git(*args: str) -> str | None:
+    try:
+        return subprocess.run(
+            ["git", *args], cwd=ROOT, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def machine_facts() -> dict:
+    return {
+        "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "cpu_count": os.cpu_count(),
+        "cpu_model": _cpu_model(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {
+            p: _version(p)
+            for p in ("duckdb", "dbt-core", "dbt-duckdb", "dagster", "dagster-dbt", "pandas", "pyarrow")
+        },
+        "git_commit": _git("rev-parse", "--short", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--untracked-files=no")),
+        "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+    }
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+class Bench:
+    def __init__(self, workdir: Path, timeout: float):
+        self.workdir = workdir
+        self.logs = workdir / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.timeout = timeout
+        self.results: dict = {}
+
+    def run(self, label: str, command: list[str], env: dict[str, str], cwd: Path = ROOT) -> dict:
+        load = [round(x, 2) for x in os.getloadavg()]
+        slug = "".join(c if c.isalnum() else "_" for c in label)[:60]
+        m = measure.run(label, command, env=env, cwd=cwd, timeout=self.timeout, log=self.logs / f"{slug}.log")
+        out = m.as_dict() | {"loadavg_1m_before": load[0], "log": str(self.logs / f"{slug}.log")}
+        status = "ok" if m.returncode == 0 else f"EXIT {m.returncode}"
+        print(
+            f"  {label:58s} {m.wall_s:7.1f} s wall {m.cpu_s:7.1f} s cpu "
+            f"{m.peak_tree_rss_mb:7.0f} MB  (load {load[0]:.1f}) {status}",
+            flush=True,
+        )
+        if m.returncode != 0:
+            print(m.output_tail, file=sys.stderr)
+            raise RuntimeError(f"{label} failed (exit {m.returncode}); log: {out['log']}")
+        return out
+
+
+def landing_files(data_dir: Path) -> dict[str, int]:
+    """Every response the transport landed (one `.meta.json` per request) and its body size."""
+    out = {}
+    for meta in (data_dir / "landing").rglob("*.meta.json"):
+        try:
+            out[str(meta)] = int(json.loads(meta.read_text())["bytes"])
+        except (OSError, ValueError, KeyError):
+            continue
+    return out
+
+
+def last_run_load_log(data_dir: Path) -> dict:
+    """raw.load_log of the newest run: series fetched, bytes recorded, rows inserted/updated."""
+    with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+        row = con.execute(
+            "SELECT run_id, count(*), sum(bytes), sum(inserted), sum(updated) FROM raw.load_log "
+            "GROUP BY run_id ORDER BY max(loaded_at) DESC LIMIT 1"
+        ).fetchone()
+    if row is None:
+        return {}
+    return {"run_id": row[0], "series": row[1], "bytes": row[2], "inserted": row[3], "updated": row[4]}
+
+
+def pipeline_run(bench: Bench, label: str, data_dir: Path, cut: str, target: Path) -> dict:
+    """`python -m orchestration.cli run` (what `make run` runs after `make prepare`) on one snapshot."""
+    before = landing_files(data_dir)
+    env = clean_env(
+        LIQUIDITY_DATA_DIR=str(data_dir),
+        LIQUIDITY_REPLAY_DIR=str(REPLAY / cut),
+        # dagster-dbt reuses partial_parse.msgpack from here and writes its per-run target dirs here,
+        # so the benchmark leaves dbt_project/target alone (make run uses dbt_project/target).
+        DBT_TARGET_PATH=str(target),
+    )
+    out = bench.run(label, [PYTHON, "-m", "orchestration.cli", "run"], env)
+    after = landing_files(data_dir)
+    new = {k: v for k, v in after.items() if k not in before}
+    out["replay_requests"] = len(new)
+    out["replay_bytes_read"] = sum(new.values())
+    out["load_log"] = last_run_load_log(data_dir)
+    out["dagster"] = run_steps(data_dir / "dagster_home")
+    reported = out["dagster"].get("raw_assets_metadata") or {}
+    # Three records of the same fetches: the landing archive (every response), the raw assets'
+    # Dagster metadata, raw.load_log (bytes per series). They should agree.
+    out["counts_agree"] = (
+        reported.get("requests") == out["replay_requests"]
+        and reported.get("bytes_fetched") == out["replay_bytes_read"]
+        and out["load_log"].get("bytes") == out["replay_bytes_read"]
+    )
+    if out["dagster"].get("run_s"):
+        out["startup_and_summary_s"] = round(out["wall_s"] - out["dagster"]["run_s"], 3)
+        top = list(out["dagster"]["steps_s"].items())[:3]
+        print(
+            f"    run {out['dagster']['run_s']:.1f} s (start-up + summary {out['startup_and_summary_s']:.1f} s); "
+            + ", ".join(f"{k} {v:.1f} s" for k, v in top)
+        )
+    return out
+
+
+def run_steps(home: Path) -> dict:
+    """The newest run's duration and step durations, from Dagster's event log (bench.steps)."""
+    proc = subprocess.run(
+        [PYTHON, "-m", "bench.steps", str(home)], env=clean_env(), cwd=ROOT, capture_output=True, text=True
+    )
+    if proc.returncode != 0:
+        return {"error": proc.stderr[-500:]}
+    return json.loads(proc.stdout)
+
+
+def dbt_parse(bench: Bench, label: str, target: Path, data_dir: Path, partial: bool) -> dict:
+    env = clean_env(LIQUIDITY_DATA_DIR=str(data_dir))
+    flag = [] if partial else ["--no-partial-parse"]
+    command = [DBT, "parse", *flag, "--quiet", "--target-path", str(target), "--log-path", str(target)]
+    return bench.run(label, command, env, cwd=settings.DBT_PROJECT_DIR)
+
+
+def _median(runs: list[dict], key: str = "wall_s") -> float:
+    return round(statistics.median(r[key] for r in runs), 3)
+
+
+def exponent(t1: float, t2: float, n1: int, n2: int) -> float:
+    return round(math.log(t2 / t1) / math.log(n2 / n1), 3)
+
+
+# --- sections --------------------------------------------------------------------------------------
+
+
+def section_pipeline(bench: Bench, sections: set[str]) -> None:
+    data_dir = bench.workdir / "pipeline"
+    target = bench.workdir / "dbt_target"
+    print("1. cold build, 2. incremental and no-op (orchestration.cli run, replay snapshots)")
+    # What `make run` does first with the same LIQUIDITY_DATA_DIR: dbt parse (its partial-parse state
+    # is what the dbt build of the run starts from).
+    dbt_parse(bench, "prepare: dbt parse for this data dir", target, data_dir, partial=False)
+    cold = pipeline_run(bench, f"cold build {FIRST_CUT} (empty data dir)", data_dir, FIRST_CUT, target)
+    bench.results["cold_build"] = cold
+    if "incremental" not in sections:
+        return
+    incremental = pipeline_run(
+        bench, f"incremental {FIRST_CUT} -> {SECOND_CUT}", data_dir, SECOND_CUT, target
+    )
+    noop = pipeline_run(bench, f"no-op rerun {SECOND_CUT}", data_dir, SECOND_CUT, target)
+    for run in (incremental, noop):
+        run["ratio_to_cold_wall"] = round(run["wall_s"] / cold["wall_s"], 3)
+        run["replay_bytes_ratio_to_cold"] = round(run["replay_bytes_read"] / cold["replay_bytes_read"], 3)
+    bench.results["incremental"] = incremental
+    bench.results["noop"] = noop
+    # Live mode: the same loaders against a local server with each source's query semantics.
+    live_dir = bench.workdir / "live"
+    snapshots = [str(REPLAY / c) for c in (FIRST_CUT, SECOND_CUT, SECOND_CUT)]
+    proc = subprocess.run(
+        [PYTHON, "-m", "bench.live_bytes", str(live_dir), *snapshots],
+        env=clean_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=bench.timeout,
+    )
+    (bench.logs / "live_bytes.log").write_text(proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"live bytes measurement failed: {proc.stderr[-2000:]}")
+    first, incr, again = json.loads(proc.stdout)
+    for phase in (incr, again):
+        phase["bytes_ratio_to_first_load"] = round(phase["bytes"] / first["bytes"], 4)
+    bench.results["live_bytes"] = {"first_load": first, "incremental": incr, "noop": again}
+    print(
+        f"  live-mode bytes: first load {first['bytes']:,} B in {first['requests']} requests, "
+        f"incremental {incr['bytes']:,} B ({incr['bytes_ratio_to_first_load']:.1%}), "
+        f"no-op {again['bytes']:,} B ({again['bytes_ratio_to_first_load']:.1%})"
+    )
+
+
+def section_overhead(bench: Bench) -> None:
+    print("3. fixed overhead")
+    env = clean_env(LIQUIDITY_DATA_DIR=str(bench.workdir / "overhead"))
+    defs = [
+        bench.run(
+            f"import orchestration.definitions #{i}", [PYTHON, "-c", "import orchestration.definitions"], env
+        )
+        for i in (1, 2, 3)
+    ]
+    target = bench.workdir / "parse_target"
+    data_dir = bench.workdir / "overhead"
+    full = [dbt_parse(bench, f"dbt parse --no-partial-parse #{i}", target, data_dir, False) for i in (1, 2)]
+    partial = [dbt_parse(bench, f"dbt parse (partial parsing) #{i}", target, data_dir, True) for i in (1, 2)]
+    version = bench.run("dbt --version (dagster-dbt runs it per dbt step)", [DBT, "--version"], env)
+    bench.results["overhead"] = {
+        "definitions_load_s": _median(defs),
+        "definitions_load_cpu_s": _median(defs, "cpu_s"),
+        "dbt_parse_full_s": _median(full),
+        "dbt_parse_partial_s": _median(partial),
+        "dbt_version_s": version["wall_s"],
+        "runs": {
+            "definitions": defs,
+            "dbt_parse_full": full,
+            "dbt_parse_partial": partial,
+            "dbt_version": version,
+        },
+    }
+
+
+def section_bi(bench: Bench, runs: int) -> None:
+    print(f"4. BI query latency ({runs} runs per query, read-only connection)")
+    serving = bench.workdir / "pipeline" / "serving.duckdb"
+    if not serving.exists():
+        raise RuntimeError("no serving.duckdb: the BI section needs the cold build (--only cold,bi)")
+    proc = subprocess.run(
+        [PYTHON, "-m", "bench.bi", str(serving), str(runs)],
+        env=clean_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=bench.timeout,
+        check=True,
+    )
+    result = json.loads(proc.stdout)
+    result["serving_file"] = str(serving)
+    bench.results["bi"] = result
+    for name, q in result["queries"].items():
+        print(f"  {name:58s} p50 {q['p50_ms']:6.2f} ms  p95 {q['p95_ms']:6.2f} ms  rows {q['rows']}")
+
+
+def section_scale(bench: Bench, sizes: list[int]) -> None:
+    print(
+        f"5. scale: synthetic coins x {synthetic.YEARS} years daily (+ bitcoin, ethereum), load + dbt build"
+    )
+    t0 = time.perf_counter()
+    replay = synthetic.build_replay_dir(bench.workdir / "synthetic", max(sizes), REPLAY / SECOND_CUT)
+    print(f"  generated {max(sizes)} synthetic coins in {time.perf_counter() - t0:.1f} s: {replay}")
+    out: dict = {"replay_dir": str(replay), "years": synthetic.YEARS, "sizes": {}}
+    for n in sizes:
+        data_dir = bench.workdir / f"scale-{n}"
+        target = data_dir / "dbt_target"
+        coins = ",".join([*synthetic.REAL_COINS, *synthetic.coin_ids(n)])
+        env = clean_env(
+            LIQUIDITY_DATA_DIR=str(data_dir), LIQUIDITY_REPLAY_DIR=str(replay), LIQUIDITY_COINS=coins
+        )
+        loaded = bench.run(f"scale {n}: load (python -m ingest.load)", [PYTHON, "-m", "ingest.load"], env)
+        # Not measured: the parse `make prepare` does, so the build below does only the build's work.
+        subprocess.run(
+            [DBT, "parse", "--quiet", "--target-path", str(target), "--log-path", str(target)],
+            env=env,
+            cwd=settings.DBT_PROJECT_DIR,
+            check=True,
+            capture_output=True,
+        )
+        built = bench.run(
+            f"scale {n}: dbt build",
+            [DBT, "build", "--quiet", "--target-path", str(target), "--log-path", str(target)],
+            env,
+            cwd=settings.DBT_PROJECT_DIR,
+        )
+        with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
+            rows = con.execute("SELECT count(*) FROM raw.coingecko_market_chart").fetchone()[0]
+        out["sizes"][n] = {
+            "coins": n + len(synthetic.REAL_COINS),
+            "raw_market_chart_rows": rows,
+            "load": loaded,
+            "dbt_build": built,
+            "total_s": round(loaded["wall_s"] + built["wall_s"], 3),
+            "total_cpu_s": round(loaded["cpu_s"] + built["cpu_s"], 3),
+            "peak_rss_mb": max(loaded["peak_tree_rss_mb"], built["peak_tree_rss_mb"]),
+        }
+        shutil.rmtree(data_dir / "landing", ignore_errors=True)  # hundreds of MB of landed copies
+    ordered = sorted(out["sizes"])
+    out["growth"] = []
+    for a, b in zip(ordered, ordered[1:], strict=False):
+        sa, sb = out["sizes"][a], out["sizes"][b]
+        out["growth"].append(
+            {
+                "from": a,
+                "to": b,
+                "total": exponent(sa["total_s"], sb["total_s"], a, b),
+                "load": exponent(sa["load"]["wall_s"], sb["load"]["wall_s"], a, b),
+                "dbt_build": exponent(sa["dbt_build"]["wall_s"], sb["dbt_build"]["wall_s"], a, b),
+            }
+        )
+    bench.results["scale"] = out
+
+
+# --- table -----------------------------------------------------------------------------------------
+
+
+def _verdict(ok: bool | None) -> str:
+    return "-" if ok is None else ("pass" if ok else "MISS")
+
+
+def table(results: dict) -> list[tuple[str, str, str, str]]:
+    rows: list[tuple[str, str, str, str]] = []
+    cold = results.get("cold_build")
+    if cold:
+        rows.append(
+            (
+                f"1. cold build {FIRST_CUT} (ingest+dbt+checks+publish)",
+                f"{cold['wall_s']:.1f} s wall, {cold['cpu_s']:.1f} s CPU, {cold['peak_tree_rss_mb']:.0f} MB peak",
+                f"<= {TARGETS['cold_build_s']:.0f} s",
+                _verdict(cold["wall_s"] <= TARGETS["cold_build_s"]),
+            )
+        )
+        dag = cold.get("dagster") or {}
+        if dag.get("run_s"):
+            top = ", ".join(f"{k} {v:.1f} s" for k, v in list(dag["steps_s"].items())[:3])
+            rows.append(
+                (
+                    "   where the time goes",
+                    f"start-up + summary {cold['startup_and_summary_s']:.1f} s; run {dag['run_s']:.1f} s: {top}",
+                    "",
+                    "-",
+                )
+            )
+        rows.append(
+            (
+                "   requests / bytes read (replay files)",
+                f"{cold['replay_requests']} / {cold['replay_bytes_read']:,} B",
+                "",
+                "-",
+            )
+        )
+    for key, name in (("incremental", f"2. incremental -> {SECOND_CUT}"), ("noop", "2. no-op rerun")):
+        run = results.get(key)
+        if not run:
+            continue
+        target = f"<= {TARGETS['noop_ratio']:.0%} of cold" if key == "noop" else ""
+        verdict = _verdict(run["ratio_to_cold_wall"] <= TARGETS["noop_ratio"]) if key == "noop" else "-"
+        rows.append(
+            (
+                name,
+                f"{run['wall_s']:.1f} s = {run['ratio_to_cold_wall']:.0%} of cold; {run['replay_requests']} "
+                f"requests, {run['replay_bytes_read']:,} B read (replay: whole files"
+                f"{'' if run.get('counts_agree') else '; landing, Dagster metadata and load_log DISAGREE'})",
+                target,
+                verdict,
+            )
+        )
+    live = results.get("live_bytes")
+    if live:
+        first = live["first_load"]
+        for key in ("incremental", "noop"):
+            phase = live[key]
+            is_incr = key == "incremental"
+            rows.append(
+                (
+                    f"   live-mode bytes, {key} (local server, query windows)",
+                    f"{phase['requests']} requests, {phase['bytes']:,} B = "
+                    f"{phase['bytes_ratio_to_first_load']:.1%} of first load ({first['bytes']:,} B)",
+                    f"<= {TARGETS['incremental_bytes_ratio']:.0%}" if is_incr else "",
+                    _verdict(phase["bytes_ratio_to_first_load"] <= TARGETS["incremental_bytes_ratio"])
+                    if is_incr
+                    else "-",
+                )
+            )
+    over = results.get("overhead")
+    if over:
+        rows.append(
+            (
+                "3. load Dagster definitions (fresh interpreter)",
+                f"{over['definitions_load_s']:.2f} s",
+                "",
+                "-",
+            )
+        )
+        rows.append(
+            (
+                "3. dbt parse, full / partial",
+                f"{over['dbt_parse_full_s']:.2f} s / {over['dbt_parse_partial_s']:.2f} s",
+                "",
+                "-",
+            )
+        )
+        rows.append(("3. dbt --version (per dbt step)", f"{over['dbt_version_s']:.2f} s", "", "-"))
+    bi = results.get("bi")
+    if bi:
+        worst = bi["worst_query_p95_ms"]
+        rows.append(
+            (
+                f"4. BI latency, 5 queries x {bi['runs']}",
+                f"p50 {bi['all']['p50_ms']:.2f} ms, p95 {bi['all']['p95_ms']:.2f} ms (worst query p95 {worst:.2f} ms)",
+                f"p95 <= {TARGETS['bi_p95_ms']:.0f} ms",
+                _verdict(worst <= TARGETS["bi_p95_ms"]),
+            )
+        )
+    scale = results.get("scale")
+    if scale:
+        for n, s in sorted(scale["sizes"].items(), key=lambda kv: int(kv[0])):
+            last = int(n) == 1000
+            ok = s["total_s"] <= TARGETS["scale_1000_s"] and s["peak_rss_mb"] <= TARGETS["scale_1000_rss_mb"]
+            rows.append(
+                (
+                    f"5. scale {n} coins: load + dbt build",
+                    f"{s['total_s']:.1f} s (load {s['load']['wall_s']:.1f} + dbt {s['dbt_build']['wall_s']:.1f}), "
+                    f"{s['peak_rss_mb']:.0f} MB peak",
+                    "<= 60 s, < 2 GB" if last else "",
+                    _verdict(ok) if last else "-",
+                )
+            )
+        for g in scale["growth"]:
+            rows.append(
+                (
+                    f"5. growth exponent {g['from']} -> {g['to']} coins",
+                    f"total {g['total']:.2f} (load {g['load']:.2f}, dbt {g['dbt_build']:.2f})",
+                    "<= 1 (linear)",
+                    _verdict(g["total"] <= TARGETS["scale_growth_exponent"]),
+                )
+            )
+    return rows
+
+
+def print_table(rows: list[tuple[str, str, str, str]]) -> str:
+    lines = ["| measurement | result | target | verdict |", "|---|---|---|---|"]
+    lines += [f"| {a} | {b} | {c} | {d} |" for a, b, c, d in rows]
+    text = "\n".join(lines)
+    print("\n" + text)
+    return text
+
+
+# --- main ------------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.run", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--only", default=",".join(SECTIONS), help=f"comma list of {', '.join(SECTIONS)}")
+    parser.add_argument("--sizes", default=",".join(map(str, DEFAULT_SIZES)), help="synthetic coin counts")
+    parser.add_argument("--bi-runs", type=int, default=200)
+    parser.add_argument("--timeout", type=float, default=600, help="seconds per measurement")
+    parser.add_argument("--workdir", help="keep data dirs here (default: a temp dir, deleted at the end)")
+    parser.add_argument("--output", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    sections = {s.strip() for s in args.only.split(",") if s.strip()}
+    unknown = sections - set(SECTIONS)
+    if unknown:
+        parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    if {"incremental", "bi"} & sections:
+        sections.add("cold")
+    if not (REPLAY / FIRST_CUT).is_dir() or not (REPLAY / SECOND_CUT).is_dir():
+        print(f"replay snapshots {FIRST_CUT} and {SECOND_CUT} are needed under {REPLAY}", file=sys.stderr)
+        return 2
+    sizes = sorted(int(s) for s in args.sizes.split(",") if s.strip())
+    workdir = Path(args.workdir) if args.workdir else Path(tempfile.mkdtemp(prefix="liquidity-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    bench = Bench(workdir, args.timeout)
+    started = time.perf_counter()
+    results: dict = {"machine": machine_facts(), "targets": TARGETS, "sections": sorted(sections)}
+    print(
+        f"bench on {results['machine']['cpu_count']} x {results['machine']['cpu_model']}, "
+        f"{results['machine']['ram_gb']} GB RAM; load average {results['machine']['loadavg_at_start']}; "
+        f"work dir {workdir}"
+    )
+    try:
+        if "cold" in sections:
+            section_pipeline(bench, sections)
+        if "overhead" in sections:
+            section_overhead(bench)
+        if "bi" in sections:
+            section_bi(bench, args.bi_runs)
+        if "scale" in sections:
+            section_scale(bench, sizes)
+    finally:
+        results.update(bench.results)
+        results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+        results["bench_seconds"] = round(time.perf_counter() - started, 1)
+        rows = table(results)
+        results["table_markdown"] = print_table(rows)
+        Path(args.output).write_text(json.dumps(results, indent=1, default=str) + "\n")
+        print(f"\nwritten {args.output} ({results['bench_seconds']:.0f} s)")
+        if not args.workdir:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
