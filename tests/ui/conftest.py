@@ -265,6 +265,12 @@ class Screenshots:
 
     def take(self, page: Page, name: str) -> Path:
         path = self.dir / f"{name}.png"
+        # The locator handler only fires before an action; a screenshot is not one, so dismiss
+        # Dagster's one-time community dialog here if it is showing.
+        skip = page.get_by_role("button", name="Skip")
+        if skip.is_visible():
+            skip.click()
+            skip.wait_for(state="hidden", timeout=5000)
         page.screenshot(path=str(path))
         SCREENSHOT_COPY_DIR.mkdir(parents=True, exist_ok=True)
         copy = SCREENSHOT_COPY_DIR / path.name
