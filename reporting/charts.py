@@ -141,6 +141,36 @@ def _footer(fig: Figure, title: str, lines: list[str], top_pad: float = 0.55) ->
     )
 
 
+def _finish(
+    fig: Figure,
+    *,
+    slug: str,
+    title: str,
+    caption: str,
+    about: str,
+    series: list[str],
+    ids: list[str],
+    data_through: dt.date,
+    notes: list[str],
+    coingecko: bool = False,
+    top_pad: float = 0.55,
+) -> Chart:
+    """Every chart's footer (what it shows, data-through date, stale inputs, credits) and its Chart."""
+    chart_credits = credits.short_credit(ids, coingecko=coingecko)
+    stale = " Stale: " + "; ".join(notes) + "." if notes else ""
+    _footer(fig, title, [about, f"Data through {data_through}.{stale}", *chart_credits], top_pad=top_pad)
+    return Chart(
+        slug=slug,
+        title=title,
+        caption=caption,
+        series=series,
+        data_through=data_through,
+        stale_notes=notes,
+        credits=chart_credits,
+        figure=fig,
+    )
+
+
 def _date_axis(ax) -> None:
     locator = AutoDateLocator(minticks=6, maxticks=14)
     ax.xaxis.set_major_locator(locator)
@@ -299,16 +329,8 @@ def net_liquidity_vs_crypto(serving: Serving, figsize=FIGSIZE) -> Chart:
     ]
     title = f"Net liquidity, shifted {lag} days forward, vs BTC and total crypto market cap (log scales)"
     series = [*ids, "CoinGecko bitcoin", "CoinGecko global market cap"]
-    lines = [
-        f"Series: net liquidity = {ids[0]} {MINUS} {ids[1]} {MINUS} {ids[2]} (USD bn, release-aware: as known on each day, "
-        f"liquidity_daily.net_liquidity_known_bn), plotted {lag} days later (lead from crypto_vs_liquidity.lag_days); "
-        "CoinGecko bitcoin market cap and global total market cap. Shading: Fed policy phases at their actual dates, "
-        "not shifted (seed fed_policy_events).",
-        f"Data through {crypto_through}." + (" Stale: " + "; ".join(notes) + "." if notes else ""),
-        *credits.short_credit(ids, coingecko=True),
-    ]
-    _footer(fig, title, lines, top_pad=1.0)
-    return Chart(
+    return _finish(
+        fig,
         slug="net_liquidity_vs_crypto",
         title=title,
         caption=(
@@ -316,11 +338,18 @@ def net_liquidity_vs_crypto(serving: Serving, figsize=FIGSIZE) -> Chart:
             f"moved {lag} days to the right so that today's liquidity lines up with crypto {lag} days from now; "
             "BTC and total crypto market cap on a log scale."
         ),
+        about=(
+            f"Series: net liquidity = {ids[0]} {MINUS} {ids[1]} {MINUS} {ids[2]} (USD bn, release-aware: as known on each day, "
+            f"liquidity_daily.net_liquidity_known_bn), plotted {lag} days later (lead from crypto_vs_liquidity.lag_days); "
+            "CoinGecko bitcoin market cap and global total market cap. Shading: Fed policy phases at their actual dates, "
+            "not shifted (seed fed_policy_events)."
+        ),
         series=series,
+        ids=ids,
         data_through=crypto_through,
-        stale_notes=notes,
-        credits=credits.short_credit(ids, coingecko=True),
-        figure=fig,
+        notes=notes,
+        coingecko=True,
+        top_pad=1.0,
     )
 
 
@@ -443,25 +472,22 @@ def reserve_ratios(serving: Serving, t: Thresholds) -> Chart:
         notes.append(n)
     data_through = max(x[0] for x in (last_bank, last_gdp) if x)
     title = "Reserve adequacy: reserves / bank assets and reserves / GDP against their thresholds"
-    lines = [
-        f"Series: reserves {ids[0]} (week average) / commercial-bank total assets "
-        f"({' or '.join(sorted(used_bank))}, H.8; the fresher of the two) and / nominal GDP ({ids[-1]}, "
-        "SAAR, latest quarter published), percent. Bands: dbt vars reserve_abundant_pct, reserve_scarce_pct, "
-        "reserves_gdp_threshold_pct (dbt_project.yml).",
-        f"Data through {data_through}." + (" Stale: " + "; ".join(notes) + "." if notes else ""),
-        *credits.short_credit(ids),
-    ]
-    _footer(fig, title, lines)
-    return Chart(
+    return _finish(
+        fig,
         slug="reserve_ratios",
         title=title,
         caption="How close the banking system is to reserve scarcity: reserve balances as a share of commercial-bank "
         "assets (regime bands) and of nominal GDP (signal threshold).",
+        about=(
+            f"Series: reserves {ids[0]} (week average) / commercial-bank total assets "
+            f"({' or '.join(sorted(used_bank))}, H.8; the fresher of the two) and / nominal GDP ({ids[-1]}, "
+            "SAAR, latest quarter published), percent. Bands: dbt vars reserve_abundant_pct, reserve_scarce_pct, "
+            "reserves_gdp_threshold_pct (dbt_project.yml)."
+        ),
         series=ids,
+        ids=ids,
         data_through=data_through,
-        stale_notes=notes,
-        credits=credits.short_credit(ids),
-        figure=fig,
+        notes=notes,
     )
 
 
@@ -533,25 +559,22 @@ def funding_spreads(serving: Serving, t: Thresholds) -> Chart:
             notes.append(n)
     data_through = max(v for v in lasts.values() if v)
     title = f"Money-market spreads: SOFR {MINUS} IORB and SOFR {MINUS} EFFR (basis points)"
-    lines = [
-        f"Series: {ids[0]} {MINUS} {ids[1]} and {ids[0]} {MINUS} {ids[2]}, (rate difference) x 100, basis points, daily "
-        f"(liquidity_daily, carried over weekends and holidays). Positive SOFR {MINUS} IORB: repo above the rate on "
-        f"reserves (reserves getting tight); persistently positive SOFR {MINUS} EFFR: secured cash dearer than unsecured."
-        + (" " + "; ".join(off) + "." if off else ""),
-        f"Data through {data_through}." + (" Stale: " + "; ".join(notes) + "." if notes else ""),
-        *credits.short_credit(ids),
-    ]
-    _footer(fig, title, lines)
-    return Chart(
+    return _finish(
+        fig,
         slug="funding_spreads",
         title=title,
         caption="Secured overnight funding (SOFR) against the interest rate on reserve balances (IORB) and the effective "
         "fed funds rate (EFFR), in basis points, with the zero line.",
+        about=(
+            f"Series: {ids[0]} {MINUS} {ids[1]} and {ids[0]} {MINUS} {ids[2]}, (rate difference) x 100, basis points, daily "
+            f"(liquidity_daily, carried over weekends and holidays). Positive SOFR {MINUS} IORB: repo above the rate on "
+            f"reserves (reserves getting tight); persistently positive SOFR {MINUS} EFFR: secured cash dearer than unsecured."
+            + (" " + "; ".join(off) + "." if off else "")
+        ),
         series=ids,
+        ids=ids,
         data_through=data_through,
-        stale_notes=notes,
-        credits=credits.short_credit(ids),
-        figure=fig,
+        notes=notes,
     )
 
 
@@ -608,23 +631,20 @@ def on_rrp_and_tga(serving: Serving, t: Thresholds) -> Chart:
             notes.append(n)
     data_through = max(v for v in lasts if v)
     title = "ON RRP draining toward zero, and the Treasury General Account (USD bn)"
-    lines = [
-        f"Series: {ids[0]} (overnight reverse repo, Treasury collateral, daily) and {ids[1]} (TGA, week average "
-        "ending Wednesday), USD billions, liquidity_daily. Both are subtracted from Fed total assets in net liquidity.",
-        f"Data through {data_through}." + (" Stale: " + "; ".join(notes) + "." if notes else ""),
-        *credits.short_credit(ids),
-    ]
-    _footer(fig, title, lines)
-    return Chart(
+    return _finish(
+        fig,
         slug="on_rrp_tga",
         title=title,
         caption="The two liabilities that drain liquidity from the Fed balance sheet: the ON RRP facility (the buffer "
         "of excess cash) and the Treasury's account at the Fed.",
+        about=(
+            f"Series: {ids[0]} (overnight reverse repo, Treasury collateral, daily) and {ids[1]} (TGA, week average "
+            "ending Wednesday), USD billions, liquidity_daily. Both are subtracted from Fed total assets in net liquidity."
+        ),
         series=ids,
+        ids=ids,
         data_through=data_through,
-        stale_notes=notes,
-        credits=credits.short_credit(ids),
-        figure=fig,
+        notes=notes,
     )
 
 
@@ -691,24 +711,23 @@ def lag_scan(serving: Serving) -> Chart:
     periods_text = "; ".join(f"{p}: {_period_text(scan[scan['period'] == p].iloc[0])}" for p in periods)
     ids = [credits.series_id(k) for k in ("fed_total_assets", "tga", "on_rrp")]
     title = "Lag scan: correlation of crypto with net liquidity N days earlier, per period"
-    lines = [
-        f"Series: liquidity_lag_scan: corr(asset market cap on day t, net liquidity ({ids[0]} {MINUS} {ids[1]} {MINUS} {ids[2]}, "
-        f"as known) on t - lead), levels and 7-day log changes. Periods: {periods_text}. A flat top means the best lead "
-        "is not well determined.",
-        f"Data through {through}." + (" Stale: " + "; ".join(notes) + "." if notes else ""),
-        *credits.short_credit(ids, coingecko=True),
-    ]
-    _footer(fig, title, lines, top_pad=0.75)
-    return Chart(
+    return _finish(
+        fig,
         slug="lag_scan",
         title=title,
         caption="Which lead of net liquidity fits crypto best, and whether it is stable: the correlation at each lead, "
         "for each period, on levels (top) and on 7-day log changes (bottom).",
+        about=(
+            f"Series: liquidity_lag_scan: corr(asset market cap on day t, net liquidity ({ids[0]} {MINUS} {ids[1]} {MINUS} {ids[2]}, "
+            f"as known) on t - lead), levels and 7-day log changes. Periods: {periods_text}. A flat top means the best lead "
+            "is not well determined."
+        ),
         series=[*ids, "CoinGecko bitcoin", "CoinGecko ethereum", "CoinGecko global market cap"],
+        ids=ids,
         data_through=through,
-        stale_notes=notes,
-        credits=credits.short_credit(ids, coingecko=True),
-        figure=fig,
+        notes=notes,
+        coingecko=True,
+        top_pad=0.75,
     )
 
 
