@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 from ingest import catalog, coingecko, fed_ddp, fred
-from ingest.errors import PayloadError
+from ingest.errors import HttpError, PayloadError, is_transient
 
 SHARED = (Path(__file__).resolve().parents[2] / ".." / "shared" / "data").resolve()
 D = dt.date.fromisoformat
@@ -96,8 +96,18 @@ def test_reserialized_copies_are_not_mistaken_for_fredgraph(path: Path):
 
 @pytest.mark.parametrize("path", shared_files("fred/api_json/**/*.json"))
 def test_fred_api_json_real_file(path: Path):
-    series_id = path.stem
-    observations = json.loads(path.read_bytes())["observations"]
+    # daily_vintages/<SERIES>/<fetch time>.json: the series is the folder's name.
+    series_id = path.parent.name if "daily_vintages" in path.parts else path.stem
+    payload = json.loads(path.read_bytes())
+    if "error_code" in payload:
+        # A real error body (daily_vintages/error_429/: FRED's rate limit): an HttpError with FRED's
+        # code as status; a 429 is transient (retried), any other code is not.
+        with pytest.raises(HttpError, match=r"FRED error \d+") as info:
+            fred.parse_api_observations(path.read_bytes(), "M2SL")
+        assert info.value.status == payload["error_code"]
+        assert is_transient(info.value) == (payload["error_code"] == 429)
+        return
+    observations = payload["observations"]
     expected = {D(o["date"]): float(o["value"]) for o in observations if o["value"] != "."}
     frame = fred.parse_api_observations(path.read_bytes(), series_id)
     assert len(frame) == len(expected)
