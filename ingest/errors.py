@@ -42,24 +42,43 @@ class InvalidIdentifier(ValueError):
     """A series or coin id that could escape a path, a URL or an SQL statement."""
 
 
-_SERIES_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]{0,63}$")
-_COIN_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
+MAX_ID_LENGTH = 64
+_SERIES_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.]*$")
+_COIN_ID = re.compile(r"^[a-z0-9][a-z0-9-]*$")
+
+
+def shown(value: object, limit: int = 40) -> str:
+    """A user-supplied value as quoted in a message: repr, cut to `limit` characters."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}… ({len(str(value)):,} characters)"
+
+
+def _check_id(value: object, kind: str, pattern: re.Pattern, allowed: str) -> None:
+    if not isinstance(value, str) or not value:
+        raise InvalidIdentifier(f"rejected {kind} id {shown(value)}: empty or not text")
+    if len(value) > MAX_ID_LENGTH:
+        raise InvalidIdentifier(f"rejected {kind} id {shown(value)}: longer than {MAX_ID_LENGTH} characters")
+    if not pattern.match(value) or ".." in value:
+        raise InvalidIdentifier(f"rejected {kind} id {shown(value)}: {allowed}")
 
 
 def check_series_id(series_id: str) -> str:
-    if not isinstance(series_id, str) or not _SERIES_ID.match(series_id) or ".." in series_id:
-        raise InvalidIdentifier(
-            f"rejected series id {series_id!r}: only letters, digits, '_' and '.' allowed"
-        )
+    _check_id(series_id, "series", _SERIES_ID, "only letters, digits, '_' and '.' allowed")
     return series_id
 
 
 def check_coin_id(coin_id: str) -> str:
-    if not isinstance(coin_id, str) or not _COIN_ID.match(coin_id):
-        raise InvalidIdentifier(
-            f"rejected coin id {coin_id!r}: only lower-case letters, digits and '-' allowed"
-        )
+    _check_id(coin_id, "coin", _COIN_ID, "only lower-case letters, digits and '-' allowed")
     return coin_id
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Worth another attempt later: no HTTP answer at all (timeout, reset), a rate limit or a 5xx.
+
+    Everything else is permanent and fails at once: a 4xx (a bad key or id answers the same way next
+    time), a bad payload (PayloadError: HTML, changed header, future date, too large or too deep), a
+    bad setting, a damaged file."""
+    return isinstance(exc, HttpError) and (exc.status is None or exc.status == 429 or exc.status >= 500)
 
 
 def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:

@@ -6,8 +6,10 @@ resources can point the pipeline at another data dir by setting the environment.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import sys
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,7 +57,7 @@ def replay_dir() -> Path | None:
         return None
     path = Path(value).resolve()
     if not path.is_dir():
-        raise FileNotFoundError(f"LIQUIDITY_REPLAY_DIR={value} is not a directory")
+        raise FileNotFoundError(f"LIQUIDITY_REPLAY_DIR={value[:200]} does not exist or is not a directory")
     return path
 
 
@@ -80,9 +82,75 @@ def api_keys() -> ApiKeys:
     )
 
 
-def history_start() -> str:
-    """First date asked for on a first (full-history) run: `LIQUIDITY_START`, default 2003-01-01."""
-    return os.environ.get("LIQUIDITY_START") or DEFAULT_START
+EARLIEST_START = dt.date(1900, 1, 1)
+
+
+def history_start() -> dt.date:
+    """First date asked for on a first (full-history) run: `LIQUIDITY_START`, default 2003-01-01.
+
+    Raises ValueError naming the setting when it is not a date YYYY-MM-DD between 1900-01-01 and
+    today (a start in the future would load nothing and publish empty marts)."""
+    raw = (os.environ.get("LIQUIDITY_START") or DEFAULT_START).strip()
+    try:
+        start = dt.date.fromisoformat(raw)
+    except ValueError:
+        raise ValueError(f"LIQUIDITY_START={raw[:40]!r} is not a date YYYY-MM-DD") from None
+    today = dt.datetime.now(dt.UTC).date()
+    if not EARLIEST_START <= start <= today:
+        raise ValueError(f"LIQUIDITY_START={start} must lie between {EARLIEST_START} and today ({today})")
+    return start
+
+
+_TRUE, _FALSE = ("1", "true", "yes", "on"), ("", "0", "false", "no", "off")
+
+
+def allow_shrink() -> bool:
+    """`LIQUIDITY_ALLOW_SHRINK`: let the publish gate replace serving.duckdb with marts that have fewer
+    rows or an earlier last date than the published ones (after a deliberate change such as a later
+    `LIQUIDITY_START` or fewer coins). Default off."""
+    raw = (os.environ.get("LIQUIDITY_ALLOW_SHRINK") or "").strip().lower()
+    if raw not in _TRUE + _FALSE:
+        raise ValueError(f"LIQUIDITY_ALLOW_SHRINK={raw[:20]!r} must be 1/true/yes or 0/false/no")
+    return raw in _TRUE
+
+
+def dagster_home() -> Path:
+    """`DAGSTER_HOME`, default `$LIQUIDITY_DATA_DIR/dagster_home`; always absolute."""
+    return Path(os.environ.get("DAGSTER_HOME") or data_dir() / "dagster_home").resolve()
+
+
+def writable_dir_problem(name: str, path: Path) -> str | None:
+    """None when `path` is (or can be made) a directory this process can create files in."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as exc:
+        return f"{name}={path} is not a writable directory ({exc.strerror or type(exc).__name__})"
+    return None
+
+
+def configuration_problems() -> list[str]:
+    """Every setting a user can get wrong, checked before anything is opened or requested; each
+    message names the setting. Empty when all is well."""
+    from ingest.errors import check_coin_id
+
+    problems: list[str] = []
+    for check in (history_start, api_keys, replay_dir, allow_shrink):
+        try:
+            check()
+        except (ValueError, FileNotFoundError) as exc:
+            problems.append(str(exc))
+    for name, path in (("LIQUIDITY_DATA_DIR", data_dir()), ("DAGSTER_HOME", dagster_home())):
+        problem = writable_dir_problem(name, path)
+        if problem:
+            problems.append(problem)
+    for coin in coins():
+        try:
+            check_coin_id(coin)
+        except ValueError as exc:
+            problems.append(f"LIQUIDITY_COINS: {exc}")
+    return problems
 
 
 def coins() -> list[str]:

@@ -3,8 +3,9 @@
 
 `run` materializes every asset once (ingest → dbt build → checks → publish) in this process,
 prints a short summary, and exits non-zero when any step or blocking check failed (1), or when it
-refused to start (2): an identifier a user can set (a catalog line, LIQUIDITY_COINS) or the
-CoinGecko plan is invalid, or no source host can be reached (then it names LIQUIDITY_REPLAY_DIR).
+refused to start (2): a setting is invalid (a catalog line, LIQUIDITY_COINS, LIQUIDITY_START, the
+CoinGecko plan, a missing LIQUIDITY_REPLAY_DIR, an unwritable LIQUIDITY_DATA_DIR or DAGSTER_HOME;
+the message names it), or no source host can be reached (then it names LIQUIDITY_REPLAY_DIR).
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ CONSOLE_INFO = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def dagster_home() -> Path:
-    home = Path(os.environ.get("DAGSTER_HOME") or settings.data_dir() / "dagster_home").resolve()
+    home = settings.dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     if not (home / "dagster.yaml").exists():
         shutil.copy(HERE / "dagster.yaml", home / "dagster.yaml")
@@ -36,21 +37,17 @@ def dagster_home() -> Path:
 
 def configuration_error() -> str | None:
     """What a user can set, checked before anything is opened or requested: every catalog line
-    (series ids included), each LIQUIDITY_COINS id and COINGECKO_PLAN. None when all are valid."""
+    (series ids included), the settings (`settings.configuration_problems`: dates, writable data dir
+    and DAGSTER_HOME, the replay folder, coin ids, the CoinGecko plan). None when all are valid."""
     from ingest import catalog
-    from ingest.errors import check_coin_id
 
+    problems = []
     try:
         catalog.load_catalog()
-        settings.api_keys()
     except (ValueError, csv.Error) as exc:
-        return str(exc)
-    for coin in settings.coins():
-        try:
-            check_coin_id(coin)
-        except ValueError as exc:
-            return f"LIQUIDITY_COINS: {exc}"
-    return None
+        problems.append(str(exc))
+    problems += settings.configuration_problems()
+    return "; ".join(problems) or None
 
 
 def source_endpoints(keys: settings.ApiKeys) -> list[tuple[str, int]]:
@@ -73,18 +70,23 @@ def source_endpoints(keys: settings.ApiKeys) -> list[tuple[str, int]]:
     return endpoints
 
 
+def _refuse_configuration() -> bool:
+    problem = configuration_error()
+    if problem:
+        print(f"ERROR configuration: {problem}", file=sys.stderr)
+    return problem is not None
+
+
 def run(job_name: str = "materialize_everything") -> int:
+    os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
+    if _refuse_configuration():  # before the heavy imports: a bad setting costs a fraction of a second
+        return 2
     import dagster as dg
 
     from orchestration import run_recovery
     from orchestration.definitions import defs
     from orchestration.summary import print_summary
 
-    os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
-    problem = configuration_error()
-    if problem:
-        print(f"ERROR configuration: {problem}", file=sys.stderr)
-        return 2
     if settings.replay_dir() is None:
         from ingest.transport import OFFLINE_HINT, unreachable_hosts
 
@@ -117,6 +119,8 @@ def backfill(source: str, series: str, start: str, end: str) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
+    if _refuse_configuration():
+        return 2
     try:
         load.check_backfill(source, series, start, end)
         outcome = load.backfill(source, series, start, end)
@@ -131,6 +135,8 @@ def backfill(source: str, series: str, start: str, end: str) -> int:
 
 
 def dev() -> int:
+    if _refuse_configuration():
+        return 2
     home = dagster_home()
     os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
     dagster = Path(sys.executable).with_name("dagster")
