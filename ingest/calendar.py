@@ -80,6 +80,35 @@ def known_on(rule: str, observation: dt.date, series_id: str | None = None) -> d
     raise ValueError(f"unknown release rule {rule!r}")
 
 
+# The shortest delay between an observation's date and its publication that each rule allows,
+# holidays ignored (they only delay): a lower bound, so early releases never look like the future.
+MIN_PUBLICATION_LAG = {
+    "same_day": dt.timedelta(days=0),
+    "next_business_day": dt.timedelta(days=1),
+    "h41": dt.timedelta(days=1),
+    "h8": dt.timedelta(days=9),
+}
+# `as_of` is a day, not an instant, and recorded copies (the replay snapshots among them) were cut
+# inclusively, with the cut day's own Wednesday or SOFR fixing in them although its release came the
+# next day. So the bound allows one day more than the rule: what it refuses is a date no release
+# could explain (an observation dated after the fetch day, an H.8 week not ended a week before it).
+FUTURE_TOLERANCE = dt.timedelta(days=1)
+
+
+def latest_public_observation(rule: str, as_of: dt.date) -> dt.date:
+    """The newest observation date that can have been published by the end of `as_of`.
+
+    A payload holding a later one is not data but a defect (a mis-served or tampered file): the
+    loader refuses it. GDP is dated the first day of its quarter and is published only after the
+    quarter ends, so the newest public quarter is the one that ended by `as_of`."""
+    if rule == "gdp_advance":
+        quarter = dt.date(as_of.year, 3 * ((as_of.month - 1) // 3) + 1, 1)
+        return _add_months(quarter, -3)
+    if rule not in MIN_PUBLICATION_LAG:
+        raise ValueError(f"unknown release rule {rule!r}")
+    return as_of - max(MIN_PUBLICATION_LAG[rule] - FUTURE_TOLERANCE, dt.timedelta(0))
+
+
 def _add_months(day: dt.date, months: int) -> dt.date:
     month = day.month - 1 + months
     return dt.date(day.year + month // 12, month % 12 + 1, 1)

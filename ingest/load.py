@@ -24,12 +24,21 @@ from ingest.errors import (
     HttpError,
     InvalidIdentifier,
     NetworkUnreachable,
+    PayloadError,
     SourceError,
     check_coin_id,
     check_series_id,
+    is_transient,
 )
 from ingest.parsing import window
-from ingest.transport import ReplayMissing, Response, Transport, install_log_redaction, make_transport
+from ingest.transport import (
+    ReplayMissing,
+    Response,
+    Transport,
+    cut_date,
+    install_log_redaction,
+    make_transport,
+)
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +126,9 @@ class LoadContext:
     def window_start(self, last_loaded: dt.date | None) -> dt.date:
         if last_loaded is None:
             return self.start
+        # A watermark past today (a future-dated row loaded before such rows were refused) must not
+        # stop the series from updating; the no_future_dates check names that row until it is removed.
+        last_loaded = min(last_loaded, self.today)
         return max(self.start, last_loaded - dt.timedelta(days=self.lookback_days))
 
 
@@ -124,6 +136,7 @@ def _provenance(
     frame: pd.DataFrame, responses: list[Response], rule: str, series_id: str | None
 ) -> pd.DataFrame:
     main = responses[-1]
+    _refuse_future(frame, rule, series_id or main.request.series, main)
     frame = frame.copy()
     dates = frame["observation_date"]
     known = {d: calendar.known_on(rule, d, series_id) for d in dates.unique()}
@@ -134,17 +147,33 @@ def _provenance(
     return frame
 
 
+VALUE_COLUMNS = ("value", "price_usd", "total_market_cap_usd")
+
+
+def _refuse_future(frame: pd.DataFrame, rule: str, series_id: str | None, response: Response) -> None:
+    """A body holding an observation its release calendar could not have published by the fetch
+    day (the cut date in replay) is a bad payload: nothing of it is written."""
+    if frame.empty or response.as_of is None:
+        return
+    latest = calendar.latest_public_observation(rule, response.as_of)
+    ahead = frame[frame["observation_date"] > latest]
+    if ahead.empty:
+        return
+    row = ahead.sort_values("observation_date").iloc[0]
+    column = next((c for c in VALUE_COLUMNS if c in frame.columns), None)
+    value = f" = {row[column]}" if column else ""
+    raise PayloadError(
+        response.request.source,
+        series_id,
+        f"observation dated {row['observation_date']}{value} is in the future: on {response.as_of} "
+        f"(the fetch day; in replay the snapshot's cut date) the {rule} release calendar allows "
+        f"observations up to {latest} ({len(ahead)} such rows); nothing of this payload was written",
+    )
+
+
 def _source_says_missing(exc: BaseException) -> bool:
     """HTTP 404, or FRED's 'The series does not exist.' (sent with HTTP 400)."""
     return isinstance(exc, HttpError) and (exc.status == 404 or "The series does not exist" in exc.reason)
-
-
-def _is_transient(exc: Exception) -> bool:
-    """Worth a later step retry: no HTTP answer at all (timeout, reset), a rate limit or a 5xx.
-    A 4xx such as 401 (bad key) or 404 answers the same way next time."""
-    if not isinstance(exc, HttpError):
-        return False
-    return exc.status is None or exc.status == 429 or exc.status >= 500
 
 
 def _run_series(
@@ -170,7 +199,7 @@ def _run_series(
         # Live counterpart of ReplayMissing: an optional series the source says does not exist is skipped.
         status = "skipped" if not required and _source_says_missing(exc) else "failed"
         outcome = SeriesLoad(
-            source, series, status, message=message, required=required, transient=_is_transient(exc)
+            source, series, status, message=message, required=required, transient=is_transient(exc)
         )
     if outcome.status == "failed":
         ctx.logger.error("%s", outcome.message)
@@ -539,12 +568,7 @@ def build_transport(**live_options) -> Transport:
 def replay_today() -> dt.date | None:
     """In replay mode 'today' is the snapshot's cut date when the folder is named after it."""
     root = settings.replay_dir()
-    if root is None:
-        return None
-    try:
-        return dt.date.fromisoformat(root.name)
-    except ValueError:
-        return None
+    return None if root is None else cut_date(root)
 
 
 def context(
@@ -561,7 +585,7 @@ def context(
         today=today,
         run_id=run_id or uuid.uuid4().hex[:12],
         keys=keys or settings.api_keys(),
-        start=dt.date.fromisoformat(settings.history_start()),
+        start=settings.history_start(),
         logger=logger or log,
     )
 

@@ -310,24 +310,34 @@ def net_liquidity_identity(con: duckdb.DuckDBPyConnection) -> Finding:
     return Finding(True, f"identity holds on {n} rows")
 
 
-def no_future_dates(con: duckdb.DuckDBPyConnection) -> Finding:
-    """No mart row dated after the newest input observation."""
-    newest = con.execute(
-        "SELECT max(d) FROM (SELECT max(observation_date) d FROM raw.fred_observations "
-        "UNION ALL SELECT max(observation_date) FROM raw.fed_ddp_observations "
-        "UNION ALL SELECT max(observation_date) FROM raw.coingecko_market_chart)"
-    ).fetchone()[0]
-    marts = {
-        t: con.execute(f"SELECT max(date) FROM marts.{t}").fetchone()[0]
-        for t in ("liquidity_daily", "crypto_vs_liquidity")
-    }
-    ahead = {
-        t: d.isoformat() for t, d in marts.items() if d is not None and newest is not None and d > newest
-    }
-    details = {
-        "newest_input": newest.isoformat() if newest else None,
-        "mart_max_date": {t: d.isoformat() if d else None for t, d in marts.items()},
-    }
+FUTURE_TABLES = {
+    # table: (date column, what names the series, value column)
+    "raw.fred_observations": ("observation_date", "series_id", "value"),
+    "raw.fed_ddp_observations": ("observation_date", "series_id", "value"),
+    "raw.coingecko_market_chart": ("observation_date", "coin_id", "price_usd"),
+    "raw.coingecko_global": ("observation_date", "origin", "total_market_cap_usd"),
+    "marts.liquidity_daily": ("date", None, "net_liquidity_bn"),
+    "marts.crypto_vs_liquidity": ("date", None, "btc_price_usd"),
+}
+
+
+def no_future_dates(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> Finding:
+    """No raw observation and no mart row dated after the run's as-of day (today; the snapshot's cut
+    date in replay). Loaders refuse such payloads; this catches rows that reached the warehouse some
+    other way (an older version, a manual insert), which would otherwise stretch every mart's
+    calendar into the future and freeze the series' watermark."""
+    ahead, newest = [], {}
+    for table, (date_col, name_col, value_col) in FUTURE_TABLES.items():
+        newest[table] = con.execute(f"SELECT max({date_col})::VARCHAR FROM {table}").fetchone()[0]
+        name = f"{name_col}" if name_col else "NULL"
+        rows = con.execute(
+            f"SELECT {name}, {date_col}::VARCHAR, {value_col} FROM {table} WHERE {date_col} > ? "
+            f"ORDER BY {date_col} LIMIT 5",
+            [as_of],
+        ).fetchall()
+        for series, day, value in rows:
+            ahead.append({"table": table, "series": series, "date": day, "value": value})
+    details = {"as_of": as_of.isoformat(), "newest": newest}
     if ahead:
-        return Finding(False, "mart dates beyond the newest input", {**details, "ahead": ahead})
-    return Finding(True, "no mart date lies beyond its inputs", details)
+        return Finding(False, f"rows dated after {as_of}", {**details, "future_rows": ahead[:20]})
+    return Finding(True, f"nothing dated after {as_of}", details)

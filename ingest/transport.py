@@ -80,6 +80,9 @@ class Response:
     sha256: str
     landing_path: Path | None
     mode: str  # "live" | "replay"
+    # The day the body is "as of": the fetch day (UTC) live; the snapshot's cut date in replay (its
+    # folder's name, e.g. 2026-01-31). No observation in it can be dated later than its calendar allows.
+    as_of: dt.date | None = None
 
     @property
     def text(self) -> str:
@@ -262,6 +265,7 @@ class LiveTransport:
             sha256=hashlib.sha256(body).hexdigest(),
             landing_path=landing,
             mode=self.mode,
+            as_of=fetched_at.date(),
         )
 
     def fetch(self, request: Request) -> Response:
@@ -340,11 +344,20 @@ class ReplayMissing(SourceError):
     """The replay snapshot has no file for this request (the source is absent from the snapshot)."""
 
 
+def cut_date(root: Path) -> dt.date | None:
+    """A replay snapshot's cut date, from its folder's name (`replay/2026-01-31/`); None if not a date."""
+    try:
+        return dt.date.fromisoformat(Path(root).name)
+    except ValueError:
+        return None
+
+
 class ReplayTransport:
     mode = "replay"
 
     def __init__(self, root: Path, landing_root: Path | None):
         self.root = root
+        self.cut_date = cut_date(root)
         self.landing = LandingArchive(landing_root)
         self.requests_made = 0
         self.bytes_fetched = 0
@@ -374,6 +387,7 @@ class ReplayTransport:
             sha256=hashlib.sha256(body).hexdigest(),
             landing_path=landing,
             mode=self.mode,
+            as_of=self.cut_date or fetched_at.date(),
         )
 
 

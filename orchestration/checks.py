@@ -129,8 +129,10 @@ ALL_CHECKS = [
     _check(
         LIQUIDITY_DAILY,
         "no_future_dates",
-        "No mart date lies after the newest input observation (blocking).",
-        quality.no_future_dates,
+        "No raw observation and no liquidity_daily / crypto_vs_liquidity row is dated after the run's "
+        "as-of day (today; the cut date in replay) (blocking).",
+        # UTC, not New York: a CoinGecko point dated D is snapped at D 00:00 UTC, evening D-1 in New York.
+        lambda con: quality.no_future_dates(con, load.replay_today() or dt.datetime.now(dt.UTC).date()),
         blocking=True,
     ),
 ]
