@@ -1,12 +1,26 @@
 """CoinGecko: `/coins/{id}/market_chart`, `/global`, `/global/market_cap_chart` (pro) and the
-website CSV export (`snapped_at,price,market_cap,total_volume`) for full-history backfill."""
+website CSV export (`snapped_at,price,market_cap,total_volume`) for full-history backfill.
+
+Point rules for the JSON charts (`market_chart`, `market_cap_chart`), each tested in
+tests/unit/test_coingecko_point_rules.py:
+- **Duplicate timestamps** in one array: the same value twice is one point; two different values
+  for one instant are a damaged body, refused with both values named.
+- **`null` values**: a null says nothing about that field on that day. The row keeps NULL there,
+  the warehouse never overwrites a stored value with NULL (`warehouse.upsert`), and a day whose
+  values are all null is dropped.
+- **Arrays of different lengths** (or timestamps): `prices`, `market_caps` and `total_volumes` must
+  hold the same instants; otherwise (an empty `market_caps`, a truncated array) the body is refused.
+- **Non-midnight points in a daily range**: one row per UTC day; its 00:00 point wins; a day without
+  one keeps its first point (older history is sometimes stamped a little after midnight); the
+  body's last point, when not at 00:00, is the day in progress and is dropped.
+Refusing means a PayloadError naming the coin: nothing of that coin is written, nothing is retried.
+"""
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
 import io
-import json
 
 import numpy as np
 import pandas as pd
@@ -15,7 +29,7 @@ import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 
 from ingest.errors import HttpError, PayloadError, check_coin_id
-from ingest.parsing import MISSING, decode, number, window
+from ingest.parsing import MISSING, decode, number, parse_json, try_json, window
 from ingest.transport import Request, Transport
 
 SOURCE = "coingecko"
@@ -24,6 +38,11 @@ PRO_ROOT = "https://pro-api.coingecko.com/api/v3"
 EXPORT_URL = "https://www.coingecko.com/price_charts/export/{coin}/usd.csv"
 DEMO_MAX_DAYS = 365
 EXPORT_HEADER = ["snapped_at", "price", "market_cap", "total_volume"]
+MARKET_CHART_ARRAYS = {
+    "prices": "price_usd",
+    "market_caps": "market_cap_usd",
+    "total_volumes": "total_volume_usd",
+}
 MARKET_CHART_COLUMNS = ["observation_date", "snapped_at", "price_usd", "market_cap_usd", "total_volume_usd"]
 
 
@@ -35,10 +54,10 @@ def _root_and_headers(api_key: str | None, plan: str) -> tuple[str, dict[str, st
 
 def describe_error(body: bytes) -> str | None:
     """CoinGecko error bodies: {"error": {"status": {...}}}, {"status": {...}} or {"error": "..."}."""
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None
+    return _describe(try_json(body))
+
+
+def _describe(payload) -> str | None:
     if not isinstance(payload, dict):
         return None
     status = payload.get("status")
@@ -106,40 +125,77 @@ def export_request(coin_id: str) -> Request:
 
 
 def _json(body: bytes, series: str) -> dict:
-    text = decode(body, SOURCE, series)
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        raise PayloadError(SOURCE, series, "body is not valid JSON (truncated?)") from None
+    payload = parse_json(body, SOURCE, series)
     if not isinstance(payload, dict):
         raise PayloadError(SOURCE, series, "body is not a JSON object")
-    detail = describe_error(body)
+    detail = _describe(payload)
     if detail:
         # An error body served with HTTP 200: only CoinGecko's in-body rate limit (429) is transient.
         raise HttpError(SOURCE, series, detail, 429 if "error 429" in detail else 200)
     return payload
 
 
+def _stamp(ms: int) -> str:
+    return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
 def _points(payload: dict, key: str, series: str) -> dict[int, float | None]:
+    """One array of [timestamp_ms, value] pairs as {timestamp: value}; see "Point rules" above."""
     pairs = payload.get(key)
     if not isinstance(pairs, list):
         raise PayloadError(SOURCE, series, f"body has no {key!r} array")
     out: dict[int, float | None] = {}
     for i, pair in enumerate(pairs):
-        if not isinstance(pair, list) or len(pair) != 2 or not isinstance(pair[0], int | float):
+        if (
+            not isinstance(pair, list)
+            or len(pair) != 2
+            or isinstance(pair[0], bool)
+            or not isinstance(pair[0], int | float)
+        ):
             raise PayloadError(SOURCE, series, f"{key}[{i}] is not a [timestamp_ms, value] pair")
         value = pair[1]
-        if value is not None and not isinstance(value, int | float):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
             value = number(str(value), SOURCE, series, f"{key}[{i}]")
-        out[int(pair[0])] = None if value is None else float(value)
+        ms = int(pair[0])
+        value = None if value is None else float(value)
+        if value is not None and (value != value or value in (float("inf"), float("-inf"))):
+            raise PayloadError(SOURCE, series, f"{key}[{i}]: non-finite value")
+        if ms in out:
+            known = out[ms]
+            if known is not None and value is not None and known != value:
+                raise PayloadError(
+                    SOURCE,
+                    series,
+                    f"{key}: two different values for {_stamp(ms)}: {known} and {value} (duplicate timestamp)",
+                )
+            if known is not None:
+                continue  # the same point twice, or a null beside a value: the value stands
+        out[ms] = value
     return out
+
+
+def _aligned(series: str, arrays: dict[str, dict[int, float | None]]) -> list[int]:
+    """The timestamps every array shares. Arrays of different lengths or timestamps are a damaged
+    body (e.g. an empty market_caps beside 366 prices): refused, so that nothing is half-loaded."""
+    (first_name, first), *rest = arrays.items()
+    for name, points in rest:
+        if points.keys() != first.keys():
+            missing = sorted(set(first) ^ set(points))
+            raise PayloadError(
+                SOURCE,
+                series,
+                f"arrays do not line up: {first_name} has {len(first)} points, {name} {len(points)} "
+                f"(first differing timestamp {_stamp(missing[0])})",
+            )
+    return list(first)
 
 
 def _daily_frame(series: str, stamps: list[int], columns: dict[str, dict[int, float | None]]) -> pd.DataFrame:
     """One point per UTC day: the 00:00 point where there is one, else the day's first point.
 
     The payload's last point, when it is not at 00:00, is the day still in progress and is dropped.
-    Older history sometimes has a day stamped a little after midnight; such days are kept.
+    Older history sometimes has a day stamped a little after midnight; such days are kept. A day
+    whose values are all null says nothing and is dropped.
     """
     ordered = sorted(stamps)
     chosen: dict[dt.date, tuple[dt.datetime, int]] = {}
@@ -148,12 +204,10 @@ def _daily_frame(series: str, stamps: list[int], columns: dict[str, dict[int, fl
         midnight = snapped.time() == dt.time(0)
         if not midnight and i == len(ordered) - 1:
             continue
+        if all(columns[c].get(ms) is None for c in columns):
+            continue
         day = snapped.date()
-        if day not in chosen:
-            chosen[day] = (snapped, ms)
-        elif midnight:
-            if chosen[day][0].time() == dt.time(0):
-                raise PayloadError(SOURCE, series, f"duplicate date {day.isoformat()} in one payload")
+        if day not in chosen or (midnight and chosen[day][0].time() != dt.time(0)):
             chosen[day] = (snapped, ms)
     rows = [[day, snapped] + [columns[c].get(ms) for c in columns] for day, (snapped, ms) in chosen.items()]
     return pd.DataFrame(rows, columns=["observation_date", "snapped_at", *columns])
@@ -167,12 +221,9 @@ def _zero_to_null(frame: pd.DataFrame, column: str) -> pd.DataFrame:
 
 def parse_market_chart(body: bytes, coin_id: str, start: dt.date | None = None) -> pd.DataFrame:
     payload = _json(body, coin_id)
-    prices = _points(payload, "prices", coin_id)
-    caps = _points(payload, "market_caps", coin_id)
-    volumes = _points(payload, "total_volumes", coin_id)
-    frame = _daily_frame(
-        coin_id, list(prices), {"price_usd": prices, "market_cap_usd": caps, "total_volume_usd": volumes}
-    )
+    arrays = {key: _points(payload, key, coin_id) for key in MARKET_CHART_ARRAYS}
+    stamps = _aligned(coin_id, arrays)
+    frame = _daily_frame(coin_id, stamps, {MARKET_CHART_ARRAYS[k]: v for k, v in arrays.items()})
     return window(_zero_to_null(frame, "market_cap_usd"), start, None)
 
 
@@ -268,8 +319,12 @@ def parse_market_cap_chart(body: bytes, start: dt.date | None = None) -> pd.Data
     if not isinstance(chart, dict):
         raise PayloadError(SOURCE, series, "body has no 'market_cap_chart' object")
     caps = _points(chart, "market_cap", series)
-    volumes = _points(chart, "volume", series) if "volume" in chart else {}
-    frame = _daily_frame(series, list(caps), {"total_market_cap_usd": caps, "total_volume_usd": volumes})
+    stamps = list(caps)
+    volumes: dict[int, float | None] = {}
+    if "volume" in chart:  # optional in recorded copies; when present it must line up with market_cap
+        volumes = _points(chart, "volume", series)
+        stamps = _aligned(series, {"market_cap": caps, "volume": volumes})
+    frame = _daily_frame(series, stamps, {"total_market_cap_usd": caps, "total_volume_usd": volumes})
     frame = frame[frame["total_market_cap_usd"].notna()]
     return window(frame, start, None)
 

@@ -5,13 +5,12 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import json
 
 import pandas as pd
 
 from ingest.catalog import Series
 from ingest.errors import HttpError, PayloadError, check_series_id
-from ingest.parsing import decode, iso_date, number, observations_frame, window
+from ingest.parsing import decode, iso_date, number, observations_frame, parse_json, try_json, window
 from ingest.transport import Request, Transport
 
 SOURCE = "fred"
@@ -64,10 +63,10 @@ def parse_fredgraph_csv(
 
 
 def describe_api_error(body: bytes) -> str | None:
-    try:
-        payload = json.loads(body)
-    except ValueError:
-        return None
+    return _describe(try_json(body))
+
+
+def _describe(payload) -> str | None:
     if isinstance(payload, dict) and "error_message" in payload:
         return f"FRED error {payload.get('error_code')}: {payload['error_message']}"
     return None
@@ -107,17 +106,11 @@ def api_series_request(series_id: str, api_key: str) -> Request:
 
 
 def _json(body: bytes, series_id: str) -> dict:
-    text = decode(body, SOURCE, series_id)
-    try:
-        payload = json.loads(text)
-    except ValueError:
-        raise PayloadError(SOURCE, series_id, "API body is not valid JSON (truncated?)") from None
+    payload = parse_json(body, SOURCE, series_id)
     if not isinstance(payload, dict):
         raise PayloadError(SOURCE, series_id, "API body is not a JSON object")
     if "error_code" in payload or "error_message" in payload:
-        raise HttpError(
-            SOURCE, series_id, describe_api_error(body) or "FRED API error", payload.get("error_code")
-        )
+        raise HttpError(SOURCE, series_id, _describe(payload) or "FRED API error", payload.get("error_code"))
     return payload
 
 

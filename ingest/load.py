@@ -295,6 +295,10 @@ def load_fred(ctx: LoadContext, series_ids: list[str] | None = None) -> SourceLo
             first, last = warehouse.loaded_range(ctx.con, warehouse.FRED, {"series_id": series.series_id})
             start, note = ctx.series_window(series, first, last)
             frame, responses = fred.fetch(ctx.transport, series, start, None, ctx.keys.fred)
+            if frame.empty and series.required:
+                # The window always reaches back before the last loaded observation: an empty body of
+                # a required series is a damaged or changed file, not "nothing new".
+                raise PayloadError("fred", series.series_id, f"no observation from {start} on in the body")
             frame = _provenance(frame, responses, series.release_rule, series.series_id)
             _log_received(ctx, "fred", series.series_id, frame, _fetch_kind(last, start, note))
             loaded = _observation_load(

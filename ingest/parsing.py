@@ -1,17 +1,31 @@
-"""Shared checks for payload parsers: HTML bodies, numbers, dates, duplicates."""
+"""Shared checks for payload parsers: size and nesting limits, HTML bodies, numbers, dates, duplicates."""
 
 from __future__ import annotations
 
 import datetime as dt
+import json
+from typing import Any
 
 import pandas as pd
 
 from ingest.errors import PayloadError
 
 MISSING = frozenset({"", ".", "NA", "N/A", "ND"})
+# Limits on what a parser accepts. The largest real body a source sends is about 4 MB (a page of the
+# Treasury DTS; a FRED series' full history is under 1 MB): anything past these is not data.
+MAX_BODY_BYTES = 32 * 1024 * 1024
+MAX_JSON_DEPTH = 32  # the deepest real payload (CoinGecko /global) nests 4 levels
+
+
+def check_size(size: int, source: str, series: str | None, limit: int = MAX_BODY_BYTES) -> None:
+    if size > limit:
+        raise PayloadError(
+            source, series, f"body of {size:,} bytes is larger than the {limit // 2**20} MiB limit: refused"
+        )
 
 
 def decode(body: bytes, source: str, series: str | None) -> str:
+    check_size(len(body), source, series)
     try:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -22,6 +36,47 @@ def decode(body: bytes, source: str, series: str | None) -> str:
     if not text.strip():
         raise PayloadError(source, series, "empty body")
     return text
+
+
+def parse_json(body: bytes, source: str, series: str | None) -> Any:
+    """A JSON body within MAX_BODY_BYTES and MAX_JSON_DEPTH; anything else is a PayloadError (never
+    a RecursionError or MemoryError from deep inside the decoder)."""
+    text = decode(body, source, series)
+    try:
+        payload = json.loads(text)
+    except RecursionError:
+        raise PayloadError(
+            source, series, f"JSON nested deeper than {MAX_JSON_DEPTH} levels: refused"
+        ) from None
+    except ValueError:
+        raise PayloadError(source, series, "body is not valid JSON (truncated?)") from None
+    if _depth_exceeds(payload, MAX_JSON_DEPTH):
+        raise PayloadError(source, series, f"JSON nested deeper than {MAX_JSON_DEPTH} levels: refused")
+    return payload
+
+
+def try_json(body: bytes) -> Any:
+    """The body as JSON when it is small and well-formed enough, else None: for describing error
+    bodies, where a bad body must never raise."""
+    if len(body) > MAX_BODY_BYTES:
+        return None
+    try:
+        payload = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return None if _depth_exceeds(payload, MAX_JSON_DEPTH) else payload
+
+
+def _depth_exceeds(payload: Any, limit: int) -> bool:
+    stack = [(payload, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict | list):
+            if depth > limit:
+                return True
+            children = node.values() if isinstance(node, dict) else node
+            stack.extend((child, depth + 1) for child in children if isinstance(child, dict | list))
+    return False
 
 
 def number(raw: str, source: str, series: str, where: str) -> float | None:

@@ -31,6 +31,7 @@ import requests
 import tenacity
 
 from ingest.errors import REDACTED, HttpError, NetworkUnreachable, PayloadError, SourceError, redact
+from ingest.parsing import check_size
 
 log = logging.getLogger(__name__)
 
@@ -225,9 +226,9 @@ class LiveTransport:
         url = request.redacted_url()
         try:
             resp = self.session.get(
-                request.url, params=request.params, headers=request.headers, timeout=self.timeout
+                request.url, params=request.params, headers=request.headers, timeout=self.timeout, stream=True
             )
-            body = resp.content  # raises ChunkedEncodingError / ConnectionError on a truncated body
+            body = _read_bounded(resp, request)  # ChunkedEncodingError / ConnectionError when truncated
         except requests.exceptions.ConnectTimeout:
             raise _Unreachable(f"connection to {host} timed out") from None
         except requests.exceptions.Timeout:
@@ -321,6 +322,21 @@ class LiveTransport:
         return before_sleep
 
 
+def _read_bounded(resp: requests.Response, request: Request) -> bytes:
+    """The body, read in chunks and abandoned past MAX_BODY_BYTES (a PayloadError, never retried):
+    a runaway body costs one limit's worth of memory and time, not all of it."""
+    try:
+        declared = resp.headers.get("Content-Length") or ""
+        check_size(int(declared) if declared.isdigit() else 0, request.source, request.series)
+        body = bytearray()
+        for chunk in resp.iter_content(chunk_size=1 << 16):
+            body += chunk
+            check_size(len(body), request.source, request.series)
+        return bytes(body)
+    finally:
+        resp.close()
+
+
 def _is_unreachable(exc: requests.exceptions.ConnectionError) -> bool:
     text = repr(exc.args)
     markers = (
@@ -372,6 +388,7 @@ class ReplayTransport:
                 request.series,
                 f"replay snapshot {self.root.name} has no {request.replay_path}",
             )
+        check_size(path.stat().st_size, request.source, request.series)
         body = path.read_bytes()
         self.requests_made += 1
         self.bytes_fetched += len(body)

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
+import duckdb
 
 from ingest import settings, warehouse
 
@@ -49,13 +50,34 @@ def _json(ev: dg.AssetCheckEvaluation, key: str) -> Any:
     return getattr(value, "data", getattr(value, "value", None))
 
 
+# Metadata entries that list what a check found wrong (one dict per offending row), in the order the
+# summary looks for them: Python checks (ingest/quality.py) and failed dbt tests (orchestration/assets/dbt.py).
+OFFENDER_KEYS = ("offending", "differences", "gaps", "future_rows", "rows", "failing_rows")
+EXAMPLES_SHOWN = 3
+
+
+def _examples(ev: dg.AssetCheckEvaluation) -> str:
+    """The first offending rows of a failed check, e.g. `series=WALCL date=2026-01-28 value=-5.0`."""
+    for key in OFFENDER_KEYS:
+        entries = _json(ev, key)
+        if isinstance(entries, list) and entries and all(isinstance(e, dict) for e in entries):
+            shown = [" ".join(f"{k}={v}" for k, v in e.items()) for e in entries[:EXAMPLES_SHOWN]]
+            more = f" (+{len(entries) - EXAMPLES_SHOWN} more)" if len(entries) > EXAMPLES_SHOWN else ""
+            return "; ".join(shown) + more
+    return ""
+
+
 def _reason(ev: dg.AssetCheckEvaluation) -> str:
-    """One line saying why a check warned or failed."""
+    """One line saying why a check warned or failed, then its first offending rows when it failed."""
     text = ev.description or str(_json(ev, "summary") or "")
     failing_rows = _json(ev, "dagster_dbt/failed_row_count")
     if failing_rows is not None:
         rows = f"{failing_rows} failing row{'s' if failing_rows != 1 else ''}"
         text = f"{text} ({rows})" if text else f"dbt test: {rows}"
+    if _state(ev) == "FAIL":
+        examples = _examples(ev)
+        if examples:
+            text += f": {examples}"
     late = _json(ev, "late_required") or _json(ev, "late") or []
     if late:
         text += ": " + ", ".join(
@@ -70,6 +92,19 @@ def _reason(ev: dg.AssetCheckEvaluation) -> str:
     return text or "(no description)"
 
 
+# Wrappers whose own message says nothing: the cause underneath is what failed.
+_WRAPPERS = ("Exceeded max_retries", "Error occurred while executing", "RetryRequested")
+
+
+def root_cause(error) -> str:
+    """The first line of what really failed: never "Exceeded max_retries of 2", which Dagster puts on
+    top of the error once a step's retries are used up."""
+    while error.cause is not None and error.message.lstrip().startswith(_WRAPPERS):
+        error = error.cause
+    message = (error.message.strip().splitlines() or [""])[0]
+    return message.split("Failure: ", 1)[-1]
+
+
 def _materialized(result: dg.ExecuteInProcessResult) -> Counter:
     keys = [e.asset_key for e in result.all_events if e.is_step_materialization and e.asset_key]
     return Counter(k.path[0] for k in keys)
@@ -79,6 +114,13 @@ def _source_lines(result: dg.ExecuteInProcessResult, checks: dict) -> list[str]:
     wh = settings.warehouse_path()
     if not wh.exists():
         return []
+    try:
+        return _source_table(result, checks, wh)
+    except duckdb.Error as exc:  # a damaged file: the failed step above says so; the summary still prints
+        return [f"sources: cannot read {wh}: {str(exc).splitlines()[0]}"]
+
+
+def _source_table(result: dg.ExecuteInProcessResult, checks: dict, wh) -> list[str]:
     with warehouse.connect(wh, read_only=True) as con:
         loads = con.execute(
             "SELECT source, series, status, inserted, updated, message FROM raw.load_log "
@@ -148,8 +190,12 @@ def print_summary(result: dg.ExecuteInProcessResult) -> None:
         print(line)
     for event in result.all_events:
         if event.is_step_failure:
-            message = event.event_specific_data.error.message.strip().splitlines()[0]
-            print(f"step failed: {event.step_key}: {message.split('Failure: ', 1)[-1]}")
+            print(f"step failed: {event.step_key}: {root_cause(event.event_specific_data.error)}")
+    for event in result.all_events:
+        if event.is_step_materialization and event.asset_key == SERVING_KEY:
+            gate = event.event_specific_data.materialization.metadata.get("publish_gate")
+            if gate is not None:
+                print(getattr(gate, "value", gate))
     published = {e.asset_key for e in result.all_events if e.is_step_materialization and e.asset_key} & {
         SERVING_KEY,
         REPORT_KEY,

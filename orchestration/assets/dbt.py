@@ -5,6 +5,7 @@ materialization carries its row count and date range, marts also their headline 
 preview (`orchestration.asset_metadata`).
 """
 
+import json
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -15,6 +16,7 @@ import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from ingest import settings
+from ingest import warehouse as raw_db
 from orchestration.asset_metadata import safe_table_metadata
 from orchestration.project import DBT_PROJECT
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
@@ -73,15 +75,69 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         # The dbt process holds DuckDB's file lock until it exits, so the events are collected first
         # (as dagster-dbt's own fetch_row_counts does for DuckDB) and the tables are read afterwards.
         events, error = [], None
+        invocation = dbt.cli(["build"], context=context)
         try:
-            for event in dbt.cli(["build"], context=context).stream():
+            for event in invocation.stream():
                 events.append(event)
         except Exception as exc:  # a failed model or test: report what was built, then fail the step
             error = exc
         extra = _table_metadata(context, warehouse.path, events)
-    yield from _with_metadata(context, events, extra)
+        failing = _failing_rows(context, invocation.target_path, warehouse.path) if error else {}
+        if warehouse.path.exists():
+            # Rebuilt tables leave free blocks behind: without this the file grew on every rerun.
+            done = raw_db.compact(warehouse.path)
+            if done.rewritten:
+                context.log.info(
+                    "warehouse compacted: %.1f MB -> %.1f MB (%.0f%% of its blocks were free)",
+                    done.bytes_before / 1e6,
+                    done.bytes_after / 1e6,
+                    100 * done.free_share,
+                )
+    yield from _with_metadata(context, events, extra, failing)
     if error is not None:
         raise error
+
+
+FAILING_ROWS_SHOWN = 5
+
+
+def _failing_rows(context: dg.AssetExecutionContext, target: Path, path: Path) -> dict[str, list[dict]]:
+    """The first rows each failed dbt data test returned, by test unique_id, so that the check (and the
+    run summary) names the offending dates and values, not only their count. The test's compiled
+    SQL comes from dbt's run_results.json and is run read-only once dbt has released the file."""
+    try:
+        results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+    except (OSError, ValueError, KeyError):
+        return {}
+    failed = [
+        r
+        for r in results
+        if r.get("status") in ("fail", "error")
+        and str(r.get("unique_id", "")).startswith("test.")
+        and r.get("compiled_code")
+    ]
+    if not failed:
+        return {}
+    out: dict[str, list[dict]] = {}
+    try:
+        con = duckdb.connect(str(path), read_only=True)
+    except duckdb.Error as exc:
+        context.log.warning("cannot read the failing rows of dbt tests: %s", exc)
+        return {}
+    with con:
+        for result in failed:
+            try:
+                cur = con.execute(f"SELECT * FROM ({result['compiled_code']}) LIMIT {FAILING_ROWS_SHOWN}")
+                columns = [d[0] for d in cur.description]
+                rows = [dict(zip(columns, map(_plain, row), strict=True)) for row in cur.fetchall()]
+            except duckdb.Error as exc:
+                rows = [{"error": str(exc).splitlines()[0]}]
+            out[result["unique_id"]] = rows
+    return out
+
+
+def _plain(value: Any) -> Any:
+    return value if value is None or isinstance(value, bool | int | float | str) else str(value)
 
 
 def _event_key(context: dg.AssetExecutionContext, event: Any) -> dg.AssetKey | None:
@@ -116,12 +172,21 @@ def _table_metadata(
 
 
 def _with_metadata(
-    context: dg.AssetExecutionContext, events: list[Any], extra: Mapping[dg.AssetKey, dict[str, Any]]
+    context: dg.AssetExecutionContext,
+    events: list[Any],
+    extra: Mapping[dg.AssetKey, dict[str, Any]],
+    failing: Mapping[str, list[dict]],
 ) -> Iterator[Any]:
     for event in events:
         key = _event_key(context, event)
         if key is not None and extra.get(key):
             event = event.with_metadata({**event.metadata, **extra[key]})
+        elif isinstance(event, dg.AssetCheckResult) and not event.passed:
+            unique_id = getattr(event.metadata.get("unique_id"), "value", None)
+            if unique_id in failing:
+                event = event.with_metadata(
+                    {**event.metadata, "failing_rows": dg.MetadataValue.json(failing[unique_id])}
+                )
         yield event
 
 

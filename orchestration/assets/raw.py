@@ -8,7 +8,7 @@ import dagster as dg
 
 from ingest import load, quality
 from ingest import warehouse as raw_db
-from ingest.errors import NetworkUnreachable
+from ingest.errors import NetworkUnreachable, is_transient, redact
 from ingest.transport import RedactingFilter
 from orchestration.asset_metadata import ROW_COUNT, markdown_table, safe_table_metadata
 from orchestration.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
@@ -32,20 +32,15 @@ def _materialize(
     name: str,
     table: str,
 ) -> dg.MaterializeResult:
-    transport = sources.transport()
-    keys = sources.api_keys()
-    logger = run_logger(context, keys)
-    with warehouse_res.get_connection() as con:
-        drift = quality.schema_drift(con, table)
-        if not drift.passed:
-            # Loading into a changed table would fail or misplace values: stop before any write, no retry.
-            raise dg.Failure(description=f"{drift.summary}: {drift.details}", allow_retries=False)
-        ctx = load.context(con, transport, context.run_id, keys, logger=logger)
-        try:
-            result = load.LOADERS[name](ctx)
-        except NetworkUnreachable as exc:
-            raise dg.Failure(description=str(exc), allow_retries=False) from None
-        table_md = safe_table_metadata(con, context.asset_key.to_user_string(), table, context.log)
+    try:
+        result, table_md = _load(context, warehouse_res, sources, name, table)
+    except dg.Failure:
+        raise
+    except Exception as exc:
+        # Only what can heal is worth the RetryPolicy (a 5xx, a 429, a timeout). A bad setting, a
+        # damaged file or a payload that cannot parse fails at once, and the cause is the message.
+        reason = redact(f"{name}: {type(exc).__name__}: {exc}", sources.api_keys().secrets())
+        raise dg.Failure(description=reason, allow_retries=is_transient(exc)) from exc
     per_series = {
         s.series: {
             "status": s.status,
@@ -80,6 +75,30 @@ def _materialize(
             allow_retries=any(s.transient for s in failed),
         )
     return dg.MaterializeResult(metadata=metadata)
+
+
+def _load(
+    context: dg.AssetExecutionContext,
+    warehouse_res: WarehouseResource,
+    sources: SourcesResource,
+    name: str,
+    table: str,
+) -> tuple[load.SourceLoad, dict]:
+    transport = sources.transport()
+    keys = sources.api_keys()
+    logger = run_logger(context, keys)
+    with warehouse_res.get_connection() as con:
+        drift = quality.schema_drift(con, table)
+        if not drift.passed:
+            # Loading into a changed table would fail or misplace values: stop before any write, no retry.
+            raise dg.Failure(description=f"{drift.summary}: {drift.details}", allow_retries=False)
+        ctx = load.context(con, transport, context.run_id, keys, logger=logger)
+        try:
+            result = load.LOADERS[name](ctx)
+        except NetworkUnreachable as exc:
+            raise dg.Failure(description=str(exc), allow_retries=False) from None
+        table_md = safe_table_metadata(con, context.asset_key.to_user_string(), table, context.log)
+    return result, table_md
 
 
 def _raw_asset(name: str, table: str, description: str) -> dg.AssetsDefinition:

@@ -1,21 +1,37 @@
-"""Write-audit-publish: copy the audited marts into a fresh `serving.duckdb` and swap it in atomically."""
+"""Write-audit-publish: copy the audited marts into a fresh `serving.duckdb`, compare it with the
+published one (the publish gate, `orchestration/publish_gate.py`) and swap it in atomically."""
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 
 from ingest import settings
+from orchestration import publish_gate
 from orchestration.assets.dbt import mart_keys
+from orchestration.project import DBT_PROJECT
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
+Gate = Callable[[duckdb.DuckDBPyConnection, Path], publish_gate.GateResult]
 
-def publish(warehouse_path: Path, serving_path: Path, tables: list[str]) -> dict[str, int]:
-    """Build the serving file next to its final place, fsync it, then rename over the old one.
+
+class PublishBlocked(Exception):
+    def __init__(self, gate: publish_gate.GateResult):
+        super().__init__(gate.summary())
+        self.gate = gate
+
+
+def publish(
+    warehouse_path: Path, serving_path: Path, tables: list[str], gate: Gate | None = None
+) -> tuple[dict[str, int], publish_gate.GateResult | None]:
+    """Build the serving file next to its final place, let `gate` compare it with the published one,
+    fsync it, then rename over the old one.
 
     Readers that opened the old file keep reading it; new readers see the new one; nobody sees a
-    half-written file. Returns row counts per table.
+    half-written file. A gate that blocks raises PublishBlocked and leaves the published file as it
+    was (the candidate is removed). Returns row counts per table and the gate's result.
     """
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
@@ -24,6 +40,7 @@ def publish(warehouse_path: Path, serving_path: Path, tables: list[str]) -> dict
     for stale in serving_path.parent.glob(f".{serving_path.name}.*.tmp*"):
         stale.unlink(missing_ok=True)
     counts: dict[str, int] = {}
+    verdict = None
     con = duckdb.connect(str(tmp))
     try:
         con.execute(f"ATTACH '{warehouse_path}' AS wh (READ_ONLY)")
@@ -32,8 +49,14 @@ def publish(warehouse_path: Path, serving_path: Path, tables: list[str]) -> dict
             counts[table] = con.execute(f"SELECT count(*) FROM main.{table}").fetchone()[0]
         con.execute("DETACH wh")
         con.execute("CHECKPOINT")
+        if gate is not None:
+            verdict = gate(con, serving_path)
     finally:
         con.close()
+    if verdict is not None and not verdict.passed:
+        for leftover in serving_path.parent.glob(f"{tmp.name}*"):
+            leftover.unlink(missing_ok=True)
+        raise PublishBlocked(verdict)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
     os.replace(tmp, serving_path)
@@ -42,7 +65,18 @@ def publish(warehouse_path: Path, serving_path: Path, tables: list[str]) -> dict
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return counts
+    return counts, verdict
+
+
+def gate_for(tables: list[str]) -> Gate:
+    """The publish gate with each mart's rule from its dbt YAML and the LIQUIDITY_ALLOW_SHRINK override."""
+    rules = publish_gate.rules_from_manifest(DBT_PROJECT.manifest_path, tables)
+    allow = settings.allow_shrink()
+
+    def gate(candidate: duckdb.DuckDBPyConnection, published: Path) -> publish_gate.GateResult:
+        return publish_gate.evaluate(candidate, published, rules, allow_shrink=allow)
+
+    return gate
 
 
 @dg.asset(
@@ -57,13 +91,26 @@ def publish(warehouse_path: Path, serving_path: Path, tables: list[str]) -> dict
 def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     tables = [key.path[-1] for key in mart_keys()]
     target = settings.serving_path()
-    with warehouse.writer_lock():
-        counts = publish(warehouse.path, target, tables)
+    try:
+        with warehouse.writer_lock():
+            counts, verdict = publish(warehouse.path, target, tables, gate_for(tables))
+    except PublishBlocked as blocked:
+        hint = ""
+        if blocked.gate.shrinks and len(blocked.gate.shrinks) == len(blocked.gate.blocked):
+            hint = " If the shrink is deliberate (e.g. a later LIQUIDITY_START), rerun with LIQUIDITY_ALLOW_SHRINK=1."
+        raise dg.Failure(
+            description=f"{blocked}. {target.name} was not replaced; BI readers keep the published version.{hint}",
+            metadata={"publish_gate": dg.MetadataValue.json(blocked.gate.tables)},
+            allow_retries=False,
+        ) from None
     context.log.info("published %s to %s", ", ".join(f"{t}={n}" for t, n in counts.items()), target)
+    context.log.info(verdict.summary())
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(target)),
             "bytes": target.stat().st_size,
             "tables": dg.MetadataValue.json(counts),
+            "publish_gate": verdict.summary(),
+            "publish_gate_tables": dg.MetadataValue.json(verdict.tables),
         }
     )

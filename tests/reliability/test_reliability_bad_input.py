@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -50,6 +51,7 @@ class Case:
     transport: dict = dataclasses.field(default_factory=dict)
     hits: int | None = None  # requests the target's route must have received in the bad run
     prefix: str | None = None  # default "<source> <series>: "; DDP column errors name the column's series
+    accepted: str = "retried, then loads like a good payload"  # the scenario row when no reasons
 
 
 def walcl_body(h: Harness, rows=None, series_id: str = "WALCL") -> bytes:
@@ -58,6 +60,23 @@ def walcl_body(h: Harness, rows=None, series_id: str = "WALCL") -> bytes:
 
 def set_walcl(*replies: Reply) -> Callable[[Harness], None]:
     return lambda h: h.router.set(FREDGRAPH, "WALCL", *replies)
+
+
+def _ms(day: str) -> int:
+    return int(dt.datetime.fromisoformat(day).replace(tzinfo=dt.UTC).timestamp() * 1000)
+
+
+def set_btc_chart(build: Callable[[Harness], bytes]) -> Callable[[Harness], None]:
+    return lambda h: h.router.set(f"{CG}/coins/bitcoin/market_chart", None, Reply(200, build(h)))
+
+
+def btc_points(h: Harness) -> list:
+    """The good second payload's points (the last one still in progress)."""
+    return [*h.wire.BTC_POINTS, h.wire.BTC_INTRADAY]
+
+
+def deep_json(levels: int) -> bytes:
+    return b'{"prices":' + b"[" * levels + b"]" * levels + b"}"
 
 
 CASES = [
@@ -217,6 +236,94 @@ CASES = [
         ("non-numeric value '5366x' at line 10 (2023-03-22)",),
         prefix="fed_ddp RESPPALDK_N.WW: ",
     ),
+    # Observations dated after what the release calendar allows on the fetch day (issue #10).
+    Case(
+        "future-date-fredgraph",
+        ("fred", "WALCL"),
+        lambda h: h.router.set(
+            FREDGRAPH, "WALCL", Reply(200, walcl_body(h, [*h.wire.WALCL_ROWS, ("2030-01-01", "6600000")]))
+        ),
+        ("observation dated 2030-01-01 = 6600000.0 is in the future", "nothing of this payload was written"),
+        hits=1,
+    ),
+    Case(
+        "future-date-ddp",
+        ("fed_ddp", "H41"),
+        lambda h: h.router.set(
+            DDP,
+            "H41",
+            Reply(
+                200, h.wire.ddp(h.wire.H41_HEADER, [*h.wire.H41_ROWS, ["2031-06-04", "0", "2649984", "1"]])
+            ),
+        ),
+        ("observation dated 2031-06-04", "is in the future", "h41 release calendar allows"),
+        prefix="fed_ddp RESPPALDK_N.WW: ",
+    ),
+    Case(
+        "future-point-coingecko",
+        ("coingecko", "bitcoin"),
+        set_btc_chart(
+            lambda h: h.wire.market_chart([*h.wire.BTC_POINTS, (_ms("2030-01-01"), 1.0, 2.0, 3.0)])
+        ),
+        ("observation dated 2030-01-01 = 1.0 is in the future",),
+    ),
+    # CoinGecko point rules (ingest/coingecko.py docstring).
+    Case(
+        "coingecko-duplicate-timestamp-other-value",
+        ("coingecko", "bitcoin"),
+        set_btc_chart(
+            lambda h: h.wire.market_chart(
+                [*btc_points(h)[:4], (btc_points(h)[3][0], btc_points(h)[3][1] * 1.1, *btc_points(h)[3][2:])]
+            )
+        ),
+        ("prices: two different values for 2026-01-30 00:00:00 UTC", "duplicate timestamp"),
+        hits=1,
+    ),
+    Case(
+        "coingecko-duplicate-timestamp-same-value",
+        ("coingecko", "bitcoin"),
+        set_btc_chart(lambda h: h.wire.market_chart([*btc_points(h), btc_points(h)[2]])),
+        accepted="the same point twice is one point: loads like a good payload",
+    ),
+    Case(
+        "coingecko-empty-market-caps",
+        ("coingecko", "bitcoin"),
+        set_btc_chart(
+            lambda h: json.dumps(
+                {**json.loads(h.wire.market_chart(btc_points(h))), "market_caps": []}
+            ).encode()
+        ),
+        ("arrays do not line up: prices has 6 points, market_caps 0",),
+    ),
+    # Bounded parsing: nothing past the size and depth limits is parsed, and nothing is retried.
+    Case(
+        "json-nested-500k-levels",
+        ("coingecko", "bitcoin"),
+        set_btc_chart(lambda h: deep_json(500_000)),
+        ("JSON nested deeper than 32 levels: refused",),
+        hits=1,
+    ),
+    Case(
+        "json-nested-40-levels",
+        ("coingecko", "bitcoin"),
+        set_btc_chart(lambda h: deep_json(40)),
+        ("JSON nested deeper than 32 levels: refused",),
+        hits=1,
+    ),
+    Case(
+        "body-over-32-mib",
+        ("coingecko", "bitcoin"),
+        set_btc_chart(lambda h: deep_json(25_000_000)),
+        ("body of 50,000,011 bytes is larger than the 32 MiB limit: refused",),
+        hits=1,
+    ),
+    Case(
+        "body-over-32-mib-csv",
+        ("fred", "WALCL"),
+        lambda h: h.router.set(FREDGRAPH, "WALCL", Reply(200, walcl_body(h) + b"2030-01-01,1\n" * 3_000_000)),
+        ("is larger than the 32 MiB limit: refused",),
+        hits=1,
+    ),
     Case(
         "ragged-ddp-row",
         ("fed_ddp", "H41"),
@@ -293,8 +400,9 @@ def test_bad_input_is_reported_and_the_warehouse_keeps_what_it_had(harness: Harn
         expected = "series fails naming source, series and reason; its rows unchanged; other series load"
         observed = f"failed: '{outcome.message[:90]}'; rows unchanged; others loaded"
     else:
-        expected = "retried, then loads like a good payload"
-        observed = f"ok, +{outcome.inserted} rows after {len(h.router.hits_for(FREDGRAPH, 'WALCL'))} requests"
+        expected = case.accepted
+        hits = len(h.router.hits) - sum(1 for hit in h.router.hits if case.target[1] not in str(hit))
+        observed = f"ok, +{outcome.inserted} rows after {hits} requests"
     scenario(expected, observed, name=f"loader, bad input: {case.id}")
 
 
@@ -380,4 +488,42 @@ def test_unreachable_network_stops_the_source_with_the_offline_hint(
         "the source stops at once with the offline hint; rows kept; other sources load",
         f"'{str(info.value)[:60]}...'; DDP {[s.status for s in ddp.series]}",
         name="loader: a source's host unreachable",
+    )
+
+
+def test_coingecko_null_points_never_overwrite_stored_values(harness: Harness, scenario):
+    """A `null` price (or a day of nulls) in a later payload leaves what is stored; a changed value
+    beside it is still updated."""
+    h = harness
+    h.serve_good(1)
+    h.run(fast_transport(h.landing), run_id="run1")
+    sql = (
+        "SELECT observation_date::VARCHAR, price_usd, market_cap_usd, total_volume_usd FROM "
+        "raw.coingecko_market_chart WHERE coin_id = 'bitcoin' AND origin = 'api' ORDER BY 1"
+    )
+    before = {row[0]: row[1:] for row in h.table(sql)}
+    points = [list(p) for p in btc_points(h)]
+    points[1][1] = None  # 2026-01-28: price null, market cap revised
+    points[1][2] = 1781234567999.0
+    points[2][1:] = [None, None, None]  # 2026-01-29: nothing but nulls
+    body = json.dumps(
+        {
+            "prices": [[p[0], p[1]] for p in points],
+            "market_caps": [[p[0], p[2]] for p in points],
+            "total_volumes": [[p[0], p[3]] for p in points],
+        }
+    ).encode()
+    h.serve_good(2)
+    h.router.set(f"{CG}/coins/bitcoin/market_chart", None, Reply(200, body))
+    result = h.run(fast_transport(h.landing), run_id="run2")[("coingecko", "bitcoin")]
+    after = {row[0]: row[1:] for row in h.table(sql)}
+    assert result.status == "ok", result.message
+    assert after["2026-01-28"] == (before["2026-01-28"][0], 1781234567999.0, before["2026-01-28"][2])
+    assert after["2026-01-29"] == before["2026-01-29"]
+    assert after["2026-01-31"] is not None and "2026-01-31" not in before  # the new day still loads
+    scenario(
+        "a null value never replaces a stored one; other values of the day still update",
+        f"2026-01-28 price kept {after['2026-01-28'][0]}, cap updated to {after['2026-01-28'][1]:.0f}; "
+        f"2026-01-29 (all null) unchanged; 2026-01-31 added",
+        name="loader: CoinGecko null points",
     )
