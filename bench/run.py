@@ -40,7 +40,8 @@ DBT = settings.dbt_executable()
 REPLAY = (ROOT.parent / "shared" / "data" / "replay").resolve()
 FIRST_CUT, SECOND_CUT = "2025-11-19", "2026-01-31"
 RESULTS = ROOT / "bench" / "results.json"
-SECTIONS = ("cold", "incremental", "overhead", "bi", "scale")
+SECTIONS = ("cold", "incremental", "size", "overhead", "bi", "scale")
+SIZE_RERUNS = 10
 DEFAULT_SIZES = (100, 300, 1000)
 
 TARGETS = {
@@ -51,6 +52,7 @@ TARGETS = {
     "scale_1000_s": 60.0,
     "scale_1000_rss_mb": 2048.0,
     "scale_growth_exponent": 1.0,
+    "warehouse_growth_ratio": 1.10,
 }
 
 
@@ -182,6 +184,7 @@ def pipeline_run(bench: Bench, label: str, data_dir: Path, cut: str, target: Pat
     out["replay_requests"] = len(new)
     out["replay_bytes_read"] = sum(new.values())
     out["load_log"] = last_run_load_log(data_dir)
+    out["warehouse_bytes"] = (data_dir / "warehouse.duckdb").stat().st_size
     out["dagster"] = run_steps(data_dir / "dagster_home")
     reported = out["dagster"].get("raw_assets_metadata") or {}
     # Three records of the same fetches: the landing archive (every response), the raw assets'
@@ -249,6 +252,8 @@ def section_pipeline(bench: Bench, sections: set[str]) -> None:
         run["replay_bytes_ratio_to_cold"] = round(run["replay_bytes_read"] / cold["replay_bytes_read"], 3)
     bench.results["incremental"] = incremental
     bench.results["noop"] = noop
+    if "size" in sections:
+        section_size(bench, data_dir, target)
     # Live mode: the same loaders against a local server with each source's query semantics.
     live_dir = bench.workdir / "live"
     snapshots = [str(REPLAY / c) for c in (FIRST_CUT, SECOND_CUT, SECOND_CUT)]
@@ -271,6 +276,34 @@ def section_pipeline(bench: Bench, sections: set[str]) -> None:
         f"  live-mode bytes: first load {first['bytes']:,} B in {first['requests']} requests, "
         f"incremental {incr['bytes']:,} B ({incr['bytes_ratio_to_first_load']:.1%}), "
         f"no-op {again['bytes']:,} B ({again['bytes_ratio_to_first_load']:.1%})"
+    )
+
+
+def section_size(bench: Bench, data_dir: Path, target: Path) -> None:
+    """Warehouse file size over SIZE_RERUNS no-op reruns against its size after the first run that
+    loaded the snapshot (the incremental one): dbt rebuilds every table on each run, which without
+    compaction left the file ~1.8x larger after one rerun."""
+    warehouse = data_dir / "warehouse.duckdb"
+    first = bench.results["incremental"]["warehouse_bytes"]
+    sizes = [bench.results["noop"]["warehouse_bytes"]]
+    env = clean_env(
+        LIQUIDITY_DATA_DIR=str(data_dir),
+        LIQUIDITY_REPLAY_DIR=str(REPLAY / SECOND_CUT),
+        DBT_TARGET_PATH=str(target),
+    )
+    for i in range(2, SIZE_RERUNS + 1):
+        bench.run(
+            f"no-op rerun {i}/{SIZE_RERUNS} (warehouse size)", [PYTHON, "-m", "orchestration.cli", "run"], env
+        )
+        sizes.append(warehouse.stat().st_size)
+    bench.results["warehouse_size"] = {
+        "after_first_bytes": first,
+        "after_each_noop_rerun_bytes": sizes,
+        "max_ratio_to_first": round(max(sizes) / first, 3),
+        "reruns": SIZE_RERUNS,
+    }
+    print(
+        f"    warehouse {first:,} B after the first run; after {SIZE_RERUNS} no-op reruns at most {max(sizes):,} B"
     )
 
 
@@ -440,6 +473,17 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
                 verdict,
             )
         )
+    size = results.get("warehouse_size")
+    if size:
+        rows.append(
+            (
+                f"2. warehouse size over {size['reruns']} no-op reruns",
+                f"{size['after_first_bytes'] / 1e6:.1f} MB after the first run, at most "
+                f"{max(size['after_each_noop_rerun_bytes']) / 1e6:.1f} MB ({size['max_ratio_to_first']:.2f}x)",
+                f"<= {TARGETS['warehouse_growth_ratio']:.2f}x",
+                _verdict(size["max_ratio_to_first"] <= TARGETS["warehouse_growth_ratio"]),
+            )
+        )
     live = results.get("live_bytes")
     if live:
         first = live["first_load"]
@@ -544,6 +588,8 @@ def main(argv: list[str] | None = None) -> int:
     unknown = sections - set(SECTIONS)
     if unknown:
         parser.error(f"unknown sections: {', '.join(sorted(unknown))}")
+    if "size" in sections:
+        sections.add("incremental")
     if {"incremental", "bi"} & sections:
         sections.add("cold")
     if not (REPLAY / FIRST_CUT).is_dir() or not (REPLAY / SECOND_CUT).is_dir():
