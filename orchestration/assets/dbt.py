@@ -82,7 +82,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         except Exception as exc:  # a failed model or test: report what was built, then fail the step
             error = exc
         extra = _table_metadata(context, warehouse.path, events)
-        failing = _failing_rows(context, invocation.target_path, warehouse.path) if error else {}
+        failing = _failing_rows(context, invocation, warehouse.path) if error else {}
         if warehouse.path.exists():
             # Rebuilt tables leave free blocks behind: without this the file grew on every rerun.
             done = raw_db.compact(warehouse.path)
@@ -101,12 +101,29 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
 FAILING_ROWS_SHOWN = 5
 
 
-def _failing_rows(context: dg.AssetExecutionContext, target: Path, path: Path) -> dict[str, list[dict]]:
+# Columns that say which row failed; with the tested column they are what a failing row shows.
+KEY_COLUMNS = (
+    "date",
+    "date_day",
+    "observation_date",
+    "quarter_start",
+    "series_id",
+    "coin_id",
+    "asset",
+    "period",
+)
+MAX_FIELDS = 8
+
+
+def _failing_rows(context: dg.AssetExecutionContext, invocation: Any, path: Path) -> dict[str, list[dict]]:
     """The first rows each failed dbt data test returned, by test unique_id, so that the check (and the
     run summary) names the offending dates and values, not only their count. The test's compiled
-    SQL comes from dbt's run_results.json and is run read-only once dbt has released the file."""
+    SQL comes from dbt's run_results.json and is run read-only once dbt has released the file; each
+    row keeps its key columns and the tested column."""
     try:
-        results = json.loads((target / "run_results.json").read_text(encoding="utf-8"))["results"]
+        results = json.loads((invocation.target_path / "run_results.json").read_text(encoding="utf-8"))
+        results = results["results"]
+        nodes = invocation.manifest["nodes"]
     except (OSError, ValueError, KeyError):
         return {}
     failed = [
@@ -129,7 +146,12 @@ def _failing_rows(context: dg.AssetExecutionContext, target: Path, path: Path) -
             try:
                 cur = con.execute(f"SELECT * FROM ({result['compiled_code']}) LIMIT {FAILING_ROWS_SHOWN}")
                 columns = [d[0] for d in cur.description]
-                rows = [dict(zip(columns, map(_plain, row), strict=True)) for row in cur.fetchall()]
+                tested = nodes.get(result["unique_id"], {}).get("column_name")
+                keep = [c for c in columns if c in KEY_COLUMNS or c == tested] or columns
+                rows = [
+                    {c: _plain(v) for c, v in zip(columns, row, strict=True) if c in keep[:MAX_FIELDS]}
+                    for row in cur.fetchall()
+                ]
             except duckdb.Error as exc:
                 rows = [{"error": str(exc).splitlines()[0]}]
             out[result["unique_id"]] = rows
