@@ -39,7 +39,8 @@ def _materialize(
     except Exception as exc:
         # Only what can heal is worth the RetryPolicy (a 5xx, a 429, a timeout). A bad setting, a
         # damaged file or a payload that cannot parse fails at once, and the cause is the message.
-        reason = redact(f"{name}: {type(exc).__name__}: {exc}", sources.api_keys().secrets())
+        secrets = [s for s in (sources.fred_api_key, sources.coingecko_api_key) if s]
+        reason = redact(f"{name}: {type(exc).__name__}: {exc}", secrets)
         raise dg.Failure(description=reason, allow_retries=is_transient(exc)) from exc
     per_series = {
         s.series: {
