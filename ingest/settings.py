@@ -120,13 +120,21 @@ def dagster_home() -> Path:
 
 
 def writable_dir_problem(name: str, path: Path) -> str | None:
-    """None when `path` is (or can be made) a directory this process can create files in."""
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as exc:
-        return f"{name}={path} is not a writable directory ({exc.strerror or type(exc).__name__})"
+    """None when `path` is a directory this process can create files in, or could be created as one.
+    Creates nothing: a refused run leaves no folder behind."""
+    probe = path
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        return f"{name}={path} is not a writable directory ({probe} is a file)"
+    if not os.access(probe, os.W_OK | os.X_OK):
+        return f"{name}={path} is not a writable directory ({probe} is not writable)"
+    if probe == path:
+        try:
+            with tempfile.TemporaryFile(dir=path):
+                pass
+        except OSError as exc:
+            return f"{name}={path} is not a writable directory ({exc.strerror or type(exc).__name__})"
     return None
 
 
