@@ -190,3 +190,35 @@ def _judge(
     else:
         result.blocked.extend(shrinks)
         result.shrinks.extend(shrinks)
+
+
+def content_digest(con: duckdb.DuckDBPyConnection, tables: list[str], schema: str = "main") -> dict | None:
+    """Per table: its columns and types, row count and the sum of its row hashes (order-independent).
+    Equal digests mean equal marts, so an unchanged build need not replace the published file.
+    None when a table is missing."""
+    out = {}
+    for table in tables:
+        columns = con.execute(
+            "SELECT column_name, data_type FROM information_schema.columns WHERE table_catalog = "
+            "current_database() AND table_schema = ? AND table_name = ? ORDER BY ordinal_position",
+            [schema, table],
+        ).fetchall()
+        if not columns:
+            return None
+        count, digest = con.execute(
+            f'SELECT count(*), sum(hash(x))::VARCHAR FROM "{schema}"."{table}" AS x'
+        ).fetchone()
+        out[table] = (tuple(columns), count, digest)
+    return out
+
+
+def published_digest(path: Path, tables: list[str]) -> dict | None:
+    published = _published_connection(path)
+    if published is None:
+        return None
+    try:
+        return content_digest(published, tables)
+    except duckdb.Error:
+        return None
+    finally:
+        published.close()

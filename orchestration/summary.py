@@ -169,10 +169,10 @@ def _check_lines(evaluations: list[dg.AssetCheckEvaluation]) -> list[str]:
     return lines
 
 
-def _where(path, built: bool, missing: str) -> str:
+def _where(path, state: str | None, missing: str) -> str:
     if not path.exists():
         return f"{missing}; expected at {path}"
-    return f"{path} ({'written by this run' if built else 'from an earlier run; not replaced by this one'})"
+    return f"{path} ({state or 'from an earlier run; not replaced by this one'})"
 
 
 def print_summary(result: dg.ExecuteInProcessResult) -> None:
@@ -191,17 +191,19 @@ def print_summary(result: dg.ExecuteInProcessResult) -> None:
     for event in result.all_events:
         if event.is_step_failure:
             print(f"step failed: {event.step_key}: {root_cause(event.event_specific_data.error)}")
-    for event in result.all_events:
-        if event.is_step_materialization and event.asset_key == SERVING_KEY:
-            gate = event.event_specific_data.materialization.metadata.get("publish_gate")
-            if gate is not None:
-                print(getattr(gate, "value", gate))
-    published = {e.asset_key for e in result.all_events if e.is_step_materialization and e.asset_key} & {
-        SERVING_KEY,
-        REPORT_KEY,
+    built = {
+        e.asset_key: e.event_specific_data.materialization.metadata
+        for e in result.all_events
+        if e.is_step_materialization and e.asset_key in (SERVING_KEY, REPORT_KEY)
     }
+    serving_state = None
+    if SERVING_KEY in built:
+        metadata = built[SERVING_KEY]
+        if "publish_gate" in metadata:
+            print(metadata["publish_gate"].value)
+        replaced = getattr(metadata.get("replaced"), "value", True)
+        serving_state = "written by this run" if replaced else "unchanged: this run's marts equal it"
     print(f"warehouse: {settings.warehouse_path()}")
-    print(f"serving:   {_where(settings.serving_path(), SERVING_KEY in published, '(not published yet)')}")
-    print(
-        f"report:    {_where(settings.report_dir() / 'index.html', REPORT_KEY in published, '(not built)')}"
-    )
+    print(f"serving:   {_where(settings.serving_path(), serving_state, '(not published yet)')}")
+    report_state = "written by this run" if REPORT_KEY in built else None
+    print(f"report:    {_where(settings.report_dir() / 'index.html', report_state, '(not built)')}")

@@ -1,6 +1,7 @@
 """Write-audit-publish: copy the audited marts into a fresh `serving.duckdb`, compare it with the
 published one (the publish gate, `orchestration/publish_gate.py`) and swap it in atomically."""
 
+import dataclasses
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -23,15 +24,24 @@ class PublishBlocked(Exception):
         self.gate = gate
 
 
+@dataclasses.dataclass(frozen=True)
+class Published:
+    counts: dict[str, int]  # rows per table
+    gate: publish_gate.GateResult | None
+    replaced: bool  # False: the marts equal the published ones, whose file was left untouched
+
+
 def publish(
     warehouse_path: Path, serving_path: Path, tables: list[str], gate: Gate | None = None
-) -> tuple[dict[str, int], publish_gate.GateResult | None]:
+) -> Published:
     """Build the serving file next to its final place, let `gate` compare it with the published one,
     fsync it, then rename over the old one.
 
     Readers that opened the old file keep reading it; new readers see the new one; nobody sees a
     half-written file. A gate that blocks raises PublishBlocked and leaves the published file as it
-    was (the candidate is removed). Returns row counts per table and the gate's result.
+    was (the candidate is removed). When the candidate's content equals the published file's
+    (`publish_gate.content_digest`), the published file is left as it is (same inode and mtime, so
+    readers and file watchers see nothing happen) and `replaced` is False.
     """
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
@@ -51,11 +61,16 @@ def publish(
         con.execute("CHECKPOINT")
         if gate is not None:
             verdict = gate(con, serving_path)
+        unchanged = (verdict is None or verdict.passed) and publish_gate.content_digest(
+            con, tables
+        ) == publish_gate.published_digest(serving_path, tables)
     finally:
         con.close()
-    if verdict is not None and not verdict.passed:
+    if unchanged or (verdict is not None and not verdict.passed):
         for leftover in serving_path.parent.glob(f"{tmp.name}*"):
             leftover.unlink(missing_ok=True)
+        if unchanged:
+            return Published(counts, verdict, replaced=False)
         raise PublishBlocked(verdict)
     with open(tmp, "rb") as fh:
         os.fsync(fh.fileno())
@@ -65,7 +80,7 @@ def publish(
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
-    return counts, verdict
+    return Published(counts, verdict, replaced=True)
 
 
 def gate_for(tables: list[str]) -> Gate:
@@ -93,7 +108,7 @@ def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     target = settings.serving_path()
     try:
         with warehouse.writer_lock():
-            counts, verdict = publish(warehouse.path, target, tables, gate_for(tables))
+            done = publish(warehouse.path, target, tables, gate_for(tables))
     except PublishBlocked as blocked:
         hint = ""
         if blocked.gate.shrinks and len(blocked.gate.shrinks) == len(blocked.gate.blocked):
@@ -103,14 +118,22 @@ def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             metadata={"publish_gate": dg.MetadataValue.json(blocked.gate.tables)},
             allow_retries=False,
         ) from None
-    context.log.info("published %s to %s", ", ".join(f"{t}={n}" for t, n in counts.items()), target)
-    context.log.info(verdict.summary())
+    rows = ", ".join(f"{t}={n}" for t, n in done.counts.items())
+    if done.replaced:
+        context.log.info("published %s to %s", rows, target)
+    else:
+        context.log.info("%s left as it was: the marts equal the published ones (%s)", target, rows)
+    context.log.info(done.gate.summary())
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(target)),
             "bytes": target.stat().st_size,
-            "tables": dg.MetadataValue.json(counts),
-            "publish_gate": verdict.summary(),
-            "publish_gate_tables": dg.MetadataValue.json(verdict.tables),
+            "tables": dg.MetadataValue.json(done.counts),
+            "replaced": done.replaced,
+            "publish": "replaced"
+            if done.replaced
+            else "unchanged: the marts equal the published ones, so the file was not rewritten",
+            "publish_gate": done.gate.summary(),
+            "publish_gate_tables": dg.MetadataValue.json(done.gate.tables),
         }
     )

@@ -363,3 +363,22 @@ def test_a_failed_dbt_test_shows_its_first_failing_rows(good, snapshot, tmp_path
         line.strip()[:140],
         name="check failure details: dbt range test (SOFR 12% on 2026-01-15)",
     )
+
+
+def test_a_rerun_with_nothing_new_leaves_serving_untouched(good, snapshot, tmp_path, scenario):
+    """Equal marts are not republished: same inode and mtime, so readers and file watchers see
+    nothing happen; the summary and the serving asset's metadata say so."""
+    data_dir = copy_data_dir(good.data_dir, tmp_path / "data")
+    serving = data_dir / "serving.duckdb"
+    before = serving.stat()
+    with pytest.MonkeyPatch.context() as mp, capture_everything() as captured:
+        run = run_cli(mp, data_dir, tmp_path / "dagster_home", replay=snapshot)
+    after = serving.stat()
+    assert run.code == 0, captured["output"][-3000:]
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert "(unchanged: this run's marts equal it)" in captured["output"]
+    scenario(
+        "no change at any source: serving.duckdb not rewritten (same inode and mtime); summary says so",
+        f"exit 0; inode {after.st_ino} and mtime unchanged; 'serving: … (unchanged: this run's marts equal it)'",
+        name="publish: nothing new",
+    )
