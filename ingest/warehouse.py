@@ -164,6 +164,19 @@ def writer_lock(path: Path, timeout: float = 600) -> Iterator[filelock.FileLock]
         yield lock
 
 
+def fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
+    """What a raw table holds, as a short digest: row count and the sum of its row hashes (order does
+    not matter). A no-op load (nothing inserted or updated) leaves it unchanged; any changed value,
+    new row or revision changes it. It is the raw asset's Dagster data version."""
+    count, digest = con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM {table} AS t").fetchone()
+    return f"{count}-{int(digest):x}"
+
+
+def data_tables() -> list[str]:
+    """Every raw table the marts are built from (the observation tables and the catalog)."""
+    return [*TABLES, "raw.series_catalog"]
+
+
 def write_catalog(con: duckdb.DuckDBPyConnection) -> int:
     frame = pd.DataFrame([dataclasses.asdict(s) for s in load_catalog()])
     con.register("catalog_frame", frame)

@@ -85,6 +85,7 @@ def run(job_name: str = "materialize_everything") -> int:
 
     from orchestration import run_recovery
     from orchestration.definitions import defs
+    from orchestration.jobs import SKIP_UNCHANGED
     from orchestration.summary import print_summary
 
     if settings.replay_dir() is None:
@@ -103,7 +104,10 @@ def run(job_name: str = "materialize_everything") -> int:
         job = defs.resolve_job_def(job_name)
         with run_recovery.liveness_lock(home) as tags:
             result = job.execute_in_process(
-                instance=instance, raise_on_error=False, tags=tags, run_config=CONSOLE_INFO
+                instance=instance,
+                raise_on_error=False,
+                tags={**tags, **SKIP_UNCHANGED},
+                run_config=CONSOLE_INFO,
             )
         print_summary(result)
     return 0 if result.success else 1

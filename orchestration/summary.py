@@ -16,6 +16,8 @@ import dagster as dg
 import duckdb
 
 from ingest import settings, warehouse
+from orchestration.assets.dbt import DBT_SKIPPED
+from orchestration.assets.serving import SERVING_KEY
 
 
 @dataclass(frozen=True)
@@ -35,7 +37,6 @@ SOURCES = (
     Source("coingecko_global", "coingecko_global", "raw.coingecko_global", "coingecko", True, False),
 )
 LAYERS = ("raw", "seeds", "staging", "intermediate", "marts", "serving", "report")  # printing order
-SERVING_KEY = dg.AssetKey(["serving", "serving_duckdb"])
 REPORT_KEY = dg.AssetKey(["report", "liquidity_report"])
 
 
@@ -197,6 +198,12 @@ def print_summary(result: dg.ExecuteInProcessResult) -> None:
         if e.is_step_materialization and e.asset_key in (SERVING_KEY, REPORT_KEY)
     }
     serving_state = None
+    for event in result.all_events:
+        if event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
+            metadata = event.event_specific_data.asset_observation.metadata
+            if DBT_SKIPPED in metadata:
+                print(f"dbt build skipped: {metadata[DBT_SKIPPED].value}")
+                serving_state = "unchanged: nothing new since it was published"
     if SERVING_KEY in built:
         metadata = built[SERVING_KEY]
         if "publish_gate" in metadata:

@@ -5,6 +5,7 @@ materialization carries its row count and date range, marts also their headline 
 preview (`orchestration.asset_metadata`).
 """
 
+import hashlib
 import json
 import os
 from collections.abc import Iterator, Mapping
@@ -18,6 +19,7 @@ from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtC
 from ingest import settings
 from ingest import warehouse as raw_db
 from orchestration.asset_metadata import safe_table_metadata
+from orchestration.jobs import SKIP_UNCHANGED_TAG
 from orchestration.project import DBT_PROJECT
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
@@ -69,9 +71,21 @@ TRANSLATOR = LiquidityTranslator(settings=DagsterDbtTranslatorSettings(enable_as
     pool=WAREHOUSE_POOL,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """`dbt build`: seeds, staging, intermediate and marts with their tests (tests surface as asset checks)."""
+    """`dbt build`: seeds, staging, intermediate and marts with their tests (tests surface as asset checks).
+
+    Runs tagged `SKIP_UNCHANGED_TAG` (`make run`, the schedules) skip the build when nothing it reads
+    changed since the last build that was published: see `unchanged_since`."""
     os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
     with warehouse.writer_lock():
+        inputs = inputs_fingerprint(warehouse.path)
+        if context.run.tags.get(SKIP_UNCHANGED_TAG) == "true" and not context.is_subset:
+            reason = unchanged_since(context.instance, inputs, warehouse.path)
+            if reason:
+                context.log.info("dbt build skipped: %s", reason)
+                yield dg.AssetObservation(
+                    asset_key=mart_keys()[0], metadata={DBT_SKIPPED: reason, INPUTS_FINGERPRINT: inputs}
+                )
+                return
         # The dbt process holds DuckDB's file lock until it exits, so the events are collected first
         # (as dagster-dbt's own fetch_row_counts does for DuckDB) and the tables are read afterwards.
         events, error = [], None
@@ -93,9 +107,70 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
                     done.bytes_after / 1e6,
                     100 * done.free_share,
                 )
+    if error is None:  # only a build whose every model and test passed vouches for these inputs
+        extra = {k: {**v, INPUTS_FINGERPRINT: inputs} for k, v in extra.items()}
     yield from _with_metadata(context, events, extra, failing)
     if error is not None:
         raise error
+
+
+INPUTS_FINGERPRINT = "inputs_fingerprint"
+DBT_SKIPPED = "dbt_build_skipped"
+DBT_INPUTS = ("dbt_project.yml", "models", "macros", "seeds", "tests")
+
+
+def inputs_fingerprint(path: Path) -> str:
+    """Everything `dbt build` reads: each raw table's content (ingest.warehouse.fingerprint, the raw
+    assets' data versions) and every file of the dbt project (SQL, YAML, seeds, vars)."""
+    digest = hashlib.sha256()
+    if path.exists():
+        with duckdb.connect(str(path), read_only=True) as con:
+            for table in raw_db.data_tables():
+                try:
+                    digest.update(f"{table}={raw_db.fingerprint(con, table)};".encode())
+                except duckdb.CatalogException:
+                    digest.update(f"{table}=absent;".encode())
+    root = settings.DBT_PROJECT_DIR
+    for name in DBT_INPUTS:
+        for file in (
+            sorted(p for p in (root / name).rglob("*") if p.is_file())
+            if (root / name).is_dir()
+            else [root / name]
+        ):
+            digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    return digest.hexdigest()[:16]
+
+
+def unchanged_since(instance: dg.DagsterInstance, inputs: str, path: Path) -> str | None:
+    """Why the build can be skipped, or None. Skipped only when every mart's last materialization came
+    from a fully passing build with these very inputs, that build's marts were published since
+    (serving/serving_duckdb materialized after it), and the mart tables are still in the warehouse."""
+    from orchestration.assets.serving import SERVING_KEY
+
+    built = [instance.get_latest_materialization_event(key) for key in mart_keys()]
+    if not built or any(event is None for event in built):
+        return None
+    recorded = {
+        getattr(e.asset_materialization.metadata.get(INPUTS_FINGERPRINT), "value", None) for e in built
+    }
+    if recorded != {inputs}:
+        return None
+    published = instance.get_latest_materialization_event(SERVING_KEY)
+    if published is None or published.timestamp < max(e.timestamp for e in built):
+        return None
+    with duckdb.connect(str(path), read_only=True) as con:
+        present = {
+            t
+            for (t,) in con.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'marts'"
+            ).fetchall()
+        }
+    if not {key.path[-1] for key in mart_keys()} <= present:
+        return None
+    return (
+        f"no raw table and no dbt project file changed since the build of run {built[0].run_id[:8]}, "
+        f"published by run {published.run_id[:8]} (inputs {inputs})"
+    )
 
 
 FAILING_ROWS_SHOWN = 5

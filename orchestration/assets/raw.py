@@ -14,6 +14,8 @@ from orchestration.asset_metadata import ROW_COUNT, markdown_table, safe_table_m
 from orchestration.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
 
 RAW_GROUP = "ingest"
+# The table's content digest (ingest.warehouse.fingerprint), also the asset's data version.
+DATA_FINGERPRINT = "data_fingerprint"
 INGEST_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
 
 
@@ -75,7 +77,7 @@ def _materialize(
             description=f"{len(failed)} series failed: " + "; ".join(s.message for s in failed),
             allow_retries=any(s.transient for s in failed),
         )
-    return dg.MaterializeResult(metadata=metadata)
+    return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(table_md[DATA_FINGERPRINT]))
 
 
 def _load(
@@ -99,6 +101,7 @@ def _load(
         except NetworkUnreachable as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         table_md = safe_table_metadata(con, context.asset_key.to_user_string(), table, context.log)
+        table_md[DATA_FINGERPRINT] = raw_db.fingerprint(con, table)
     return result, table_md
 
 
@@ -158,12 +161,15 @@ def series_catalog(warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.get_connection() as con:
         rows = raw_db.write_catalog(con)
         preview = con.execute(f"SELECT {', '.join(columns)} FROM raw.series_catalog ORDER BY 1, 2").fetchall()
+        version = raw_db.fingerprint(con, "raw.series_catalog")
     return dg.MaterializeResult(
         metadata={
             ROW_COUNT: dg.MetadataValue.int(rows),
             "table": "raw.series_catalog",
             "preview": dg.MetadataValue.md(markdown_table(columns, preview)),
-        }
+            DATA_FINGERPRINT: version,
+        },
+        data_version=dg.DataVersion(version),
     )
 
 

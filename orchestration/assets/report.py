@@ -11,8 +11,7 @@ import base64
 import dagster as dg
 
 from ingest import settings
-
-SERVING_KEY = dg.AssetKey(["serving", "serving_duckdb"])
+from orchestration.assets.serving import SERVING_KEY
 
 
 @dg.asset(

@@ -15,6 +15,7 @@ from orchestration.assets.dbt import mart_keys
 from orchestration.project import DBT_PROJECT
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
+SERVING_KEY = dg.AssetKey(["serving", "serving_duckdb"])
 Gate = Callable[[duckdb.DuckDBPyConnection, Path], publish_gate.GateResult]
 
 
@@ -95,7 +96,7 @@ def gate_for(tables: list[str]) -> Gate:
 
 
 @dg.asset(
-    key=["serving", "serving_duckdb"],
+    key=SERVING_KEY,
     deps=mart_keys(),
     group_name="serving",
     description="serving.duckdb: the audited marts for BI tools (read-only), replaced atomically after checks pass.",

@@ -382,3 +382,53 @@ def test_a_rerun_with_nothing_new_leaves_serving_untouched(good, snapshot, tmp_p
         f"exit 0; inode {after.st_ino} and mtime unchanged; 'serving: … (unchanged: this run's marts equal it)'",
         name="publish: nothing new",
     )
+
+
+def test_nothing_new_skips_dbt_and_one_changed_value_rebuilds(good, snapshot, tmp_path, scenario):
+    """Issue #14, correctness first: with the same Dagster instance, a rerun on the same snapshot
+    runs ingest and the raw checks but no dbt model, and leaves serving.duckdb untouched; one changed
+    raw value then rebuilds and republishes every mart that depends on it."""
+    data_dir = copy_data_dir(good.data_dir, tmp_path / "data")
+    home = tmp_path / "dagster_home"
+    serving = data_dir / "serving.duckdb"
+
+    def run(replay: Path) -> tuple[CliRun, str, float]:
+        started = time.perf_counter()
+        with pytest.MonkeyPatch.context() as mp, capture_everything() as captured:
+            done = run_cli(mp, data_dir, home, replay=replay)
+        assert done.code == 0, captured["output"][-3000:]
+        return done, captured["output"].split("=== run summary ===")[-1], time.perf_counter() - started
+
+    _, first, first_s = run(snapshot)  # builds: this instance has no build of these inputs yet
+    assert "marts 6" in first
+    marts = rows(data_dir / "serving.duckdb", "SELECT count(*) FROM liquidity_daily")
+    before = serving.stat()
+    _, second, second_s = run(snapshot)
+    after = serving.stat()
+    assert "dbt build skipped: no raw table and no dbt project file changed" in second, second
+    assert "materialized: raw 5\n" in second and "pass" in second.split("checks:")[1]
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+
+    def bump(root: Path) -> None:
+        path = root / "fred/fredgraph/WALCL.csv"
+        lines = path.read_text().splitlines()
+        day, value = lines[-1].split(",")
+        lines[-1] = f"{day},{int(value) + 1000}"
+        path.write_text("\n".join(lines) + "\n")
+
+    old = {
+        t: rows(serving, f"SELECT sum(hash(x)) FROM {t} AS x")[0][0]
+        for t in ("liquidity_daily", "crypto_vs_liquidity", "liquidity_signals")
+    }
+    _, third, _ = run(edited_snapshot(snapshot, tmp_path, bump))
+    assert "marts 6" in third and "(written by this run)" in third
+    new = {t: rows(serving, f"SELECT sum(hash(x)) FROM {t} AS x")[0][0] for t in old}
+    assert all(new[t] != old[t] for t in old), (old, new)
+    assert rows(serving, "SELECT count(*) FROM liquidity_daily") == marts
+    scenario(
+        "nothing new: ingest and raw checks only, no dbt model, serving untouched; one changed WALCL "
+        "value: rebuilt and republished",
+        f"build {first_s:.0f} s, no-op {second_s:.0f} s ('dbt build skipped', inode and mtime kept); "
+        f"WALCL +1,000 on its last Wednesday: liquidity_daily, crypto_vs_liquidity, liquidity_signals changed",
+        name="no-op rerun skips dbt (issue #14)",
+    )
