@@ -168,7 +168,9 @@ def fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
     """What a raw table holds, as a short digest: row count and the sum of its row hashes (order does
     not matter). A no-op load (nothing inserted or updated) leaves it unchanged; any changed value,
     new row or revision changes it. It is the raw asset's Dagster data version."""
-    count, digest = con.execute(f"SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM {table} AS t").fetchone()
+    count, digest = con.execute(
+        f"SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM {table} AS t"
+    ).fetchone()
     return f"{count}-{int(digest):x}"
 
 

@@ -19,13 +19,14 @@ from orchestration.backfill import backfill_series
 from orchestration.jobs import materialize_everything, nightly_schedule, weekly_fed, weekly_schedule
 from orchestration.project import DBT_PROJECT
 from orchestration.resources import PipelineDbtResource, build_resources
+from orchestration.sensors import releases
 
 defs = dg.Definitions(
     assets=[*RAW_ASSETS, dbt_models, serving_duckdb, liquidity_report],
     asset_checks=checks.ALL_CHECKS,
     jobs=[materialize_everything, weekly_fed, backfill_series],
     schedules=[nightly_schedule, weekly_schedule],
-    sensors=[alert_on_run_failure],
+    sensors=[alert_on_run_failure, releases],
     resources={
         **build_resources(),
         "dbt": PipelineDbtResource(project_dir=DBT_PROJECT, dbt_executable=settings.dbt_executable()),

@@ -17,6 +17,7 @@ import duckdb
 
 from ingest import settings, warehouse
 from orchestration.assets.dbt import DBT_SKIPPED
+from orchestration.assets.report import REPORT_KEY
 from orchestration.assets.serving import SERVING_KEY
 
 
@@ -37,7 +38,6 @@ SOURCES = (
     Source("coingecko_global", "coingecko_global", "raw.coingecko_global", "coingecko", True, False),
 )
 LAYERS = ("raw", "seeds", "staging", "intermediate", "marts", "serving", "report")  # printing order
-REPORT_KEY = dg.AssetKey(["report", "liquidity_report"])
 
 
 def _state(ev: dg.AssetCheckEvaluation) -> str:

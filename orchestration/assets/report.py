@@ -13,9 +13,11 @@ import dagster as dg
 from ingest import settings
 from orchestration.assets.serving import SERVING_KEY
 
+REPORT_KEY = dg.AssetKey(["report", "liquidity_report"])
+
 
 @dg.asset(
-    key=["report", "liquidity_report"],
+    key=REPORT_KEY,
     deps=[SERVING_KEY],
     group_name="report",
     owners=["team:analytics"],

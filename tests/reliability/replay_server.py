@@ -174,11 +174,7 @@ class ReplayServer:
     """pytest-httpserver (threaded) with one catch-all handler answering from `snapshot`."""
 
     def __init__(self, snapshot: Path, max_hits_per_route: int = 60):
-        self.snapshot = snapshot.resolve()
-        self.cut = dt.date.fromisoformat(self.snapshot.name)
-        self.now_ms = (
-            int(dt.datetime(self.cut.year, self.cut.month, self.cut.day, tzinfo=dt.UTC).timestamp()) * 1000
-        )
+        self.switch(snapshot)
         self.max_hits_per_route = max_hits_per_route
         self.hits: list[Hit] = []
         self.release = threading.Event()
@@ -186,6 +182,15 @@ class ReplayServer:
         self._lock = threading.Lock()
         self._http = HTTPServer(host="127.0.0.1", port=0, threaded=True)
         self._werkzeug_level: int | None = None
+
+    def switch(self, snapshot: Path) -> None:
+        """Serve another snapshot from now on (a later cut: what the sources publish next); the clock
+        moves to its cut date."""
+        self.snapshot = snapshot.resolve()
+        self.cut = dt.date.fromisoformat(self.snapshot.name)
+        self.now_ms = (
+            int(dt.datetime(self.cut.year, self.cut.month, self.cut.day, tzinfo=dt.UTC).timestamp()) * 1000
+        )
 
     # --- lifecycle --------------------------------------------------------------------------------
     def start(self) -> ReplayServer:

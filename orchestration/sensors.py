@@ -1,0 +1,113 @@
+"""Release sensors: new data reaches BI minutes after a release, not at the next fixed hour.
+
+One sensor, `releases`, with one probe per source. Every `POLL_SECONDS` it reads each source's
+watermarks from its raw asset's latest materialization (the `loads` metadata: the newest observation
+per series; never the warehouse file, which a running load holds), asks the source for anything
+after them (`ingest.release_poll`: one small request per release) and, when something is new,
+requests one run of the raw assets with news and everything downstream (dbt, publish, report),
+tagged to skip dbt when nothing changed after all. The run key names the new observations, so a
+release starts one run, once.
+
+The nightly schedule stays as the safety net. In replay mode (`LIQUIDITY_REPLAY_DIR`) the probes read
+the snapshot files, so a sensor fires when the folder is swapped for a later snapshot.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+
+import dagster as dg
+
+from ingest import load, release_poll, settings
+from ingest.errors import SourceError
+from ingest.transport import make_transport
+from orchestration.assets.dbt import dbt_models
+from orchestration.assets.report import REPORT_KEY
+from orchestration.assets.serving import SERVING_KEY
+from orchestration.jobs import SKIP_UNCHANGED, materialize_everything
+
+POLL_SECONDS = 300
+
+Poll = Callable[[object, dict[str, dt.date]], release_poll.PollResult]
+
+
+def watermarks(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, dt.date] | None:
+    """Newest observation per series from the raw asset's latest materialization; None if never loaded."""
+    event = instance.get_latest_materialization_event(key)
+    if event is None:
+        return None
+    loads = getattr(event.asset_materialization.metadata.get("loads"), "data", None) or {}
+    return {series: dt.date.fromisoformat(info["last"]) for series, info in loads.items() if info.get("last")}
+
+
+def today() -> dt.date:
+    return load.replay_today() or dt.datetime.now(dt.UTC).date()
+
+
+def downstream_of_raw() -> list[dg.AssetKey]:
+    """Every asset a new raw value can change: all dbt models, the serving file and the report."""
+    return [*dbt_models.keys, SERVING_KEY, REPORT_KEY]
+
+
+# Raw asset -> its probe (ingest.release_poll).
+POLLS: dict[str, Poll] = {
+    "fred_observations": release_poll.poll_fred,
+    "fed_ddp_observations": release_poll.poll_fed_ddp,
+    "coingecko_market_chart": lambda transport, marks: release_poll.poll_coingecko(transport, marks, today()),
+}
+
+
+def poll_all(
+    instance: dg.DagsterInstance, transport
+) -> tuple[dict[str, dict[str, dt.date]], list[str], int, int]:
+    """Probe every source once: (new observations per raw asset, skip notes, requests, bytes)."""
+    news: dict[str, dict[str, dt.date]] = {}
+    notes: list[str] = []
+    requests = nbytes = 0
+    for asset, poll in POLLS.items():
+        marks = watermarks(instance, dg.AssetKey(["raw", asset]))
+        if not marks:
+            notes.append(f"raw/{asset} never loaded (its first load is make run's or the schedule's)")
+            continue
+        try:
+            result = poll(transport, marks)
+        except (SourceError, ValueError) as exc:
+            notes.append(f"raw/{asset} probe failed, will try again: {exc}")
+            continue
+        requests, nbytes = requests + result.requests, nbytes + result.bytes
+        if result.new:
+            news[asset] = result.new
+        else:
+            notes.append(
+                f"raw/{asset}: nothing after {', '.join(f'{s} {d}' for s, d in sorted(marks.items()))}"
+            )
+    return news, notes, requests, nbytes
+
+
+@dg.sensor(
+    name="releases",
+    job=materialize_everything,
+    minimum_interval_seconds=POLL_SECONDS,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Polls every source for observations after its watermark (one small request per release) "
+    "and starts one run of the raw assets with news and everything downstream (orchestration/sensors.py).",
+)
+def releases(context: dg.SensorEvaluationContext):
+    try:
+        transport = make_transport(settings.replay_dir(), None)  # probes are not data: no landing copy
+    except FileNotFoundError as exc:
+        return dg.SkipReason(str(exc))
+    news, notes, requests, nbytes = poll_all(context.instance, transport)
+    context.log.info("probes: %d requests, %d bytes; %s", requests, nbytes, "; ".join(notes) or "news")
+    if not news:
+        return dg.SkipReason("; ".join(notes))
+    found = "; ".join(
+        f"{asset}: " + ", ".join(f"{s} {d}" for s, d in sorted(new.items()))
+        for asset, new in sorted(news.items())
+    )
+    return dg.RunRequest(
+        run_key=found,
+        asset_selection=[*(dg.AssetKey(["raw", asset]) for asset in sorted(news)), *downstream_of_raw()],
+        tags={**SKIP_UNCHANGED, "liquidity/release": found[:200]},
+    )
