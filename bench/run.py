@@ -277,6 +277,34 @@ def section_pipeline(bench: Bench, sections: set[str]) -> None:
         f"incremental {incr['bytes']:,} B ({incr['bytes_ratio_to_first_load']:.1%}), "
         f"no-op {again['bytes']:,} B ({again['bytes_ratio_to_first_load']:.1%})"
     )
+    section_sensor(bench)
+
+
+def section_sensor(bench: Bench) -> None:
+    """The release path (bench/sensor_latency.py): a probe's cost, and release -> serving.duckdb."""
+    proc = subprocess.run(
+        [
+            PYTHON,
+            "-m",
+            "bench.sensor_latency",
+            str(bench.workdir / "sensor"),
+            *(str(REPLAY / c) for c in (FIRST_CUT, SECOND_CUT)),
+        ],
+        env=clean_env(),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=bench.timeout,
+    )
+    (bench.logs / "sensor_latency.log").write_text(proc.stderr)
+    if proc.returncode != 0:
+        raise RuntimeError(f"sensor measurement failed: {proc.stderr[-2000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    bench.results["sensor"] = out
+    print(
+        f"  sensor: quiet probe {out['quiet_poll']['requests']} requests / {out['quiet_poll']['bytes']:,} B; "
+        f"release -> published {out['switch_to_published_s']:.1f} s (+ up to {out['poll_interval_s']} s poll interval)"
+    )
 
 
 def section_size(bench: Bench, data_dir: Path, target: Path) -> None:
@@ -471,6 +499,26 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
                 f"{'' if run.get('counts_agree') else '; landing, Dagster metadata and load_log DISAGREE'})",
                 target,
                 verdict,
+            )
+        )
+    sensor = results.get("sensor")
+    if sensor:
+        rows.append(
+            (
+                "2. release sensor: one probe of every source",
+                f"nothing new {sensor['quiet_poll']['requests']} requests / {sensor['quiet_poll']['bytes']:,} B; "
+                f"after a release {sensor['release_poll']['requests']} / {sensor['release_poll']['bytes']:,} B",
+                "",
+                "-",
+            )
+        )
+        rows.append(
+            (
+                "2. release -> serving.duckdb published (sensor tick + its run)",
+                f"{sensor['switch_to_published_s']:.1f} s (tick {sensor['tick_s']:.1f} s, run {sensor['run_s']:.1f} s), "
+                f"plus up to the {sensor['poll_interval_s']} s poll interval",
+                "",
+                "-",
             )
         )
     size = results.get("warehouse_size")
