@@ -110,6 +110,26 @@ def fill_small_raw_layer(path: Path) -> None:
             ('bitcoin', DATE '2025-11-20', 'export', TIMESTAMP '2025-11-20 00:00:00', 91500.0, 1.82e12, 5e10, DATE '2025-11-20', {PROVENANCE}),
             ('ethereum', DATE '2025-11-19', 'export', TIMESTAMP '2025-11-19 00:00:00', 3100.0, 3.7e11, 2e10, DATE '2025-11-19', {PROVENANCE})"""
         )
+        # DTS Table I, 2025-11-17..21 (real TGA closes; published the next business day)
+        closes = {"2025-11-17": 924961.0, "2025-11-18": 928422.0, "2025-11-19": 900832.0,
+                  "2025-11-20": 909575.0, "2025-11-21": 892074.0}  # fmt: skip
+        opening = 959113.0
+        for day, close in closes.items():
+            known = next_day(dt.date.fromisoformat(day))
+            for line, (account, amount) in enumerate(
+                [
+                    ("Treasury General Account (TGA) Opening Balance", opening),
+                    ("Total TGA Deposits (Table II)", 50000.0),
+                    ("Treasury General Account (TGA) Closing Balance", close),
+                ],
+                start=1,
+            ):
+                con.execute(
+                    "INSERT INTO raw.treasury_dts_operating_cash_balance VALUES (CAST(? AS DATE), ?, NULL, ?, "
+                    f"NULL, NULL, 'I', 'Cash Balance Details', ?, CAST(? AS DATE), {PROVENANCE})",
+                    [day, account, amount, line, str(known)],
+                )
+            opening = close
         con.execute(
             f"""INSERT INTO raw.coingecko_global VALUES
             ('global_snapshot', TIMESTAMP '2025-11-19 18:00:00', DATE '2025-11-19', 3.30e12, NULL, DATE '2025-11-19', {PROVENANCE}),
@@ -159,6 +179,33 @@ def test_net_liquidity_spreads_and_ratios_by_hand(built: Path) -> None:
     assert row[8] == "qt2_slow"
     assert row[9] is None  # nothing too old yet
     assert row[10] == "bank_assets,btfp"  # no H.8 / BTFP rows in this raw layer at all
+
+
+def test_daily_net_liquidity_uses_the_dts_close_and_waits_for_its_release(built: Path) -> None:
+    rows = {
+        r[0]: r[1:]
+        for r in query(
+            built,
+            """SELECT date, tga_daily_bn, net_liquidity_daily_bn, tga_daily_known_bn, net_liquidity_daily_known_bn,
+                      tga_bn, coalesce(stale_inputs, ''), coalesce(missing_inputs, '')
+               FROM marts.liquidity_daily WHERE date BETWEEN '2025-11-14' AND '2025-11-26'""",
+        )
+    }
+    wed = rows[dt.date(2025, 11, 19)]
+    assert wed[0] == 900.832  # the Closing Balance row's open_today_bal, in billions
+    assert wed[1] == pytest.approx(6555.283 - 900.832 - 1.129, abs=1e-9)
+    # as known at the end of Wednesday: Tuesday's close (published Wednesday), last week's WALCL
+    assert wed[2] == 928.422
+    assert wed[3] == pytest.approx(6580.462 - 928.422 - 1.129, abs=1e-9)
+    assert rows[dt.date(2025, 11, 23)][0] == 892.074  # Sunday carries Friday's close
+    assert rows[dt.date(2025, 11, 24)][2] == 892.074  # Friday's DTS is known from Monday
+    # before the first DTS row: NULL and listed as missing, never the weekly WTREGEN
+    before = rows[dt.date(2025, 11, 14)]
+    assert before[0] is None and before[1] is None and before[4] == 940.0 + 15.826
+    assert "tga_daily" in before[6].split(",")
+    # 5 days after the last close (2025-11-21): stale, NULL, listed
+    late = rows[dt.date(2025, 11, 26)]
+    assert late[0] is None and late[1] is None and "tga_daily" in late[5].split(",")
 
 
 def test_as_known_values_wait_for_the_release(built: Path) -> None:
