@@ -334,11 +334,19 @@ def no_future_dates(con: duckdb.DuckDBPyConnection) -> Finding:
 
 
 # --- Daily Treasury Statement: the daily TGA close (concept tga_daily, series DTS_TGA_CLOSE) -------
-# These rules read dbt's long table `intermediate.int_series_observations`, where staging has
-# already turned the DTS's three label eras into one series in USD billions (the one home of that
-# mapping), so they run as checks on marts/liquidity_daily, after dbt and before publication.
+# These rules read dbt's staging views, where the DTS's three label eras are already one series in
+# USD billions (the one home of that mapping) beside the FRED and DDP series in the same unit; they
+# run as checks on marts/liquidity_daily, after dbt and before publication. Views, so the rules see
+# the raw layer as it is now.
 
-OBSERVATIONS = "intermediate.int_series_observations"
+OBSERVATIONS = (
+    "("
+    + " UNION ALL ".join(
+        f"SELECT series_id, observation_date, value FROM staging.{view}"
+        for view in ("stg_treasury_dts__observations", "stg_fred__observations", "stg_fed_ddp__observations")
+    )
+    + ")"
+)
 # Wednesday level (WDTGAL, DDP RESPPLLDT_N.WW): both sides are whole millions of USD and equal
 # exactly on every recorded Wednesday (232 WDTGAL weeks 2021-08..2026-01, 100 DDP weeks), so
 # anything beyond rounding noise of the scaling (1e-9 bn) is a difference.

@@ -84,7 +84,9 @@ def short_credit(series_ids: Iterable[str], coingecko: bool = False) -> list[str
             f"Data Download Program [{', '.join(ids)}]."
         )
     if treasury:
-        lines.append(f"Source: {FISCAL_SERVICE}, Operating Cash Balance [{', '.join(treasury)}], Fiscal Data.")
+        lines.append(
+            f"Source: {FISCAL_SERVICE}, Operating Cash Balance [{', '.join(treasury)}], Fiscal Data."
+        )
     if coingecko:
         lines.append(f"{COINGECKO}.")
     return lines
