@@ -212,7 +212,7 @@ def parse_page(body: bytes, page: int) -> tuple[pd.DataFrame, dict[str, int]]:
 
 
 def fetch(
-    transport: Transport, start: dt.date | None, end: dt.date | None = None, page_size: int = PAGE_SIZE
+    transport: Transport, start: dt.date | None, end: dt.date | None = None, page_size: int | None = None
 ) -> list[tuple[pd.DataFrame, Response]]:
     """Every page of the answer, in order, each with the response it came from.
 
@@ -221,6 +221,7 @@ def fetch(
     in total, record dates never going back across pages, no (record date, account) twice. A page
     missing from the middle or a total that disagrees with the rows served is a PayloadError
     naming the page; nothing is returned then, so nothing is loaded."""
+    page_size = page_size or PAGE_SIZE
     pages: list[tuple[pd.DataFrame, Response]] = []
     totals: tuple[int, int] | None = None
     page = 1
