@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -259,3 +260,43 @@ def test_unit_drift_fails_the_catalog_band_test(tmp_path: Path) -> None:
     result = run_dbt(tmp_path, "build", "--select", "stg_catalog__series", "stg_fred__observations")
     assert result.returncode != 0
     assert "within_catalog_band_stg_fred__observations_value" in result.stdout
+
+
+def test_net_liquidity_definition_var_selects_what_crypto_lags(built: Path, tmp_path: Path) -> None:
+    """Default weekly: crypto_vs_liquidity carries the WTREGEN definition; with the var set to daily it
+    carries the DTS one (as known); any other value stops the build with a message."""
+    weekly = query(
+        built,
+        "SELECT net_liquidity_bn, net_liquidity_definition FROM marts.crypto_vs_liquidity WHERE date = '2025-11-20'",
+    )
+    assert weekly == [(pytest.approx(6555.283 - 941.926 - 5.0), "weekly")]
+    shutil.copy(built, tmp_path / "warehouse.duckdb")
+    result = run_dbt(
+        tmp_path,
+        "run",
+        "--select",
+        "crypto_vs_liquidity",
+        "liquidity_lag_scan",
+        "--vars",
+        "{net_liquidity_definition: daily}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    daily = query(
+        tmp_path / "warehouse.duckdb",
+        "SELECT c.net_liquidity_bn, c.net_liquidity_definition, l.net_liquidity_daily_known_bn "
+        "FROM marts.crypto_vs_liquidity c JOIN marts.liquidity_daily l USING (date) WHERE date = '2025-11-20'",
+    )
+    # as known at the end of Thursday 2025-11-20: that week's WALCL, Wednesday's DTS close, Thursday's ON RRP
+    assert daily == [
+        (pytest.approx(6555.283 - 900.832 - 5.0), "daily", pytest.approx(6555.283 - 900.832 - 5.0))
+    ]
+    bad = run_dbt(
+        tmp_path,
+        "compile",
+        "--select",
+        "crypto_vs_liquidity",
+        "--vars",
+        "{net_liquidity_definition: monthly}",
+    )
+    assert bad.returncode != 0
+    assert "var net_liquidity_definition must be 'weekly' or 'daily', not 'monthly'" in bad.stdout
