@@ -563,7 +563,7 @@ LOADERS: dict[str, Callable[[LoadContext], SourceLoad]] = {
     "fed_ddp_observations": load_fed_ddp,
     "coingecko_market_chart": load_coingecko_market_chart,
     "coingecko_global": load_coingecko_global,
-    "treasury_dts_operating_cash_balance": load_treasury_dts,
+    "treasury_dts_cash_balance": load_treasury_dts,
 }
 
 

@@ -5,7 +5,7 @@ Schema `raw` in `$LIQUIDITY_DATA_DIR/warehouse.duckdb`:
   value as published in the source's units (DDP multiplier already applied);
 - `raw.coingecko_market_chart`: one row per (coin_id, observation_date, origin), origin `api` or `export`;
 - `raw.coingecko_global`: total crypto market cap, one row per (origin, snapped_at);
-- `raw.treasury_dts_operating_cash_balance`: the Daily Treasury Statement's Table I rows as
+- `raw.treasury_dts_cash_balance`: the Daily Treasury Statement's Table I rows as
   published, one per (record date, account type), balances in millions USD (NULL for "null");
 - `raw.series_catalog`: the series catalog as loaded by this run;
 - `raw.load_log`: one row per series fetch (rows, inserted, updated, bytes, URL without secrets).
@@ -85,7 +85,7 @@ CREATE TABLE IF NOT EXISTS raw.coingecko_global (
     payload_sha256       VARCHAR   NOT NULL,
     PRIMARY KEY (origin, snapped_at)
 );
-CREATE TABLE IF NOT EXISTS raw.treasury_dts_operating_cash_balance (
+CREATE TABLE IF NOT EXISTS raw.treasury_dts_cash_balance (
     observation_date     DATE      NOT NULL,
     account_type         VARCHAR   NOT NULL,
     close_today_bal      DOUBLE,
@@ -147,7 +147,7 @@ GLOBAL = TableSpec(
 # observation_date is the DTS record_date. previous_value keeps open_today_bal, the one balance
 # every label era fills (from 2022-04-18 the TGA closing balance is in open_today_bal).
 TREASURY_DTS = TableSpec(
-    "raw.treasury_dts_operating_cash_balance",
+    "raw.treasury_dts_cash_balance",
     ("observation_date", "account_type"),
     ("close_today_bal", "open_today_bal", "open_month_bal", "open_fiscal_year_bal"),
     "open_today_bal",

@@ -113,8 +113,8 @@ def profiles() -> dict[str, Profile]:
             preview_order="observation_date DESC, snapped_at DESC",
             summary_by="origin",
         ),
-        "raw/treasury_dts_operating_cash_balance": Profile(
-            "raw.treasury_dts_operating_cash_balance",
+        "raw/treasury_dts_cash_balance": Profile(
+            "raw.treasury_dts_cash_balance",
             "observation_date",
             # The label of the TGA closing row since 2022-04-18 (earlier eras: see dbt staging).
             (

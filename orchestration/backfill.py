@@ -23,7 +23,7 @@ RAW_ASSET = {
     "fred": ["raw", "fred_observations"],
     "fed_ddp": ["raw", "fed_ddp_observations"],
     "coingecko": ["raw", "coingecko_market_chart"],
-    "treasury_dts": ["raw", "treasury_dts_operating_cash_balance"],
+    "treasury_dts": ["raw", "treasury_dts_cash_balance"],
 }
 
 

@@ -15,7 +15,7 @@ RAW = {
     "fed_ddp_observations": "raw.fed_ddp_observations",
     "coingecko_market_chart": "raw.coingecko_market_chart",
     "coingecko_global": "raw.coingecko_global",
-    "treasury_dts_operating_cash_balance": "raw.treasury_dts_operating_cash_balance",
+    "treasury_dts_cash_balance": "raw.treasury_dts_cash_balance",
 }
 LIQUIDITY_DAILY = dg.AssetKey(["marts", "liquidity_daily"])
 

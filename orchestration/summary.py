@@ -36,8 +36,8 @@ SOURCES = (
     # Its freshness check reads dbt's output, so it sits on marts/liquidity_daily, not on the raw asset.
     Source(
         "treasury_dts",
-        "treasury_dts_operating_cash_balance",
-        "raw.treasury_dts_operating_cash_balance",
+        "treasury_dts_cash_balance",
+        "raw.treasury_dts_cash_balance",
         "treasury_dts",
         freshness_at=(dg.AssetKey(["marts", "liquidity_daily"]), "dts_freshness"),
     ),

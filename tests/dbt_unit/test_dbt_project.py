@@ -126,7 +126,7 @@ def fill_small_raw_layer(path: Path) -> None:
                 start=1,
             ):
                 con.execute(
-                    "INSERT INTO raw.treasury_dts_operating_cash_balance VALUES (CAST(? AS DATE), ?, NULL, ?, "
+                    "INSERT INTO raw.treasury_dts_cash_balance VALUES (CAST(? AS DATE), ?, NULL, ?, "
                     f"NULL, NULL, 'I', 'Cash Balance Details', ?, CAST(? AS DATE), {PROVENANCE})",
                     [day, account, amount, line, str(known)],
                 )

@@ -199,7 +199,7 @@ def test_treasury_dts_backfill_restores_a_restated_window_through_the_cli(wh: Pa
     in previous_value, and leaves every row outside the window as it was."""
     from orchestration import cli
 
-    dts = "raw.treasury_dts_operating_cash_balance"
+    dts = "raw.treasury_dts_cash_balance"
     columns = "observation_date, account_type, close_today_bal, open_today_bal, known_on"
     window = "observation_date BETWEEN DATE '2024-03-04' AND DATE '2024-03-08'"
     before_window = rows(wh, f"SELECT {columns} FROM {dts} WHERE {window} ORDER BY ALL")

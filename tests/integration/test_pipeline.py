@@ -72,9 +72,9 @@ RAW_COMPARISONS = {
     "raw.fred_observations": "SELECT series_id, observation_date, value, known_on FROM raw.fred_observations",
     "raw.fed_ddp_observations": "SELECT series_id, observation_date, value, known_on FROM raw.fed_ddp_observations",
     "raw.coingecko_global": "SELECT origin, snapped_at, total_market_cap_usd, known_on FROM raw.coingecko_global",
-    "raw.treasury_dts_operating_cash_balance": """SELECT observation_date, account_type, close_today_bal,
+    "raw.treasury_dts_cash_balance": """SELECT observation_date, account_type, close_today_bal,
         open_today_bal, open_month_bal, open_fiscal_year_bal, src_line_nbr, known_on
-        FROM raw.treasury_dts_operating_cash_balance""",
+        FROM raw.treasury_dts_cash_balance""",
     # Both origins are kept; the API's 365-day window differs between cuts, so compare what staging
     # uses: one row per coin and day, the API value where present.
     "raw.coingecko_market_chart": """SELECT coin_id, observation_date, arg_min(price_usd, origin = 'export'),
@@ -98,7 +98,7 @@ def test_no_duplicate_keys_after_two_runs(incremental_dir):
         ("raw.fed_ddp_observations", "series_id, observation_date"),
         ("raw.coingecko_market_chart", "coin_id, observation_date, origin"),
         ("raw.coingecko_global", "origin, snapped_at"),
-        ("raw.treasury_dts_operating_cash_balance", "observation_date, account_type"),
+        ("raw.treasury_dts_cash_balance", "observation_date, account_type"),
     ]:
         dupes = one(
             incremental_dir, f"SELECT count(*) - count(DISTINCT ({key})) FROM {table}", db="warehouse.duckdb"

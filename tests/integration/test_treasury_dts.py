@@ -159,7 +159,7 @@ CLOSING = "account_type = 'Treasury General Account (TGA) Closing Balance'"
 
 def test_a_day_rescaled_by_1000_fails_reconciliation_and_unit_drift(warehouse_copy):
     con = warehouse_copy
-    con.execute(f"UPDATE raw.treasury_dts_operating_cash_balance SET open_today_bal = open_today_bal / 1000 "
+    con.execute(f"UPDATE raw.treasury_dts_cash_balance SET open_today_bal = open_today_bal / 1000 "
                 f"WHERE observation_date = DATE '2026-01-13' AND {CLOSING}")  # fmt: skip
     reconciled = quality.dts_reconciliation(con)
     assert not reconciled.passed
@@ -175,12 +175,10 @@ def test_a_day_shifted_by_one_business_day_fails_reconciliation(warehouse_copy):
     """Rows of 2026-01-20..2026-01-22 labelled one business day late (e.g. by publication date)."""
     con = warehouse_copy
     shifted = {"2026-01-22": "2026-01-23", "2026-01-21": "2026-01-22", "2026-01-20": "2026-01-21"}
-    con.execute(
-        "DELETE FROM raw.treasury_dts_operating_cash_balance WHERE observation_date = DATE '2026-01-23'"
-    )
+    con.execute("DELETE FROM raw.treasury_dts_cash_balance WHERE observation_date = DATE '2026-01-23'")
     for old, new in shifted.items():  # latest first: no key is taken twice
         con.execute(
-            "UPDATE raw.treasury_dts_operating_cash_balance SET observation_date = CAST(? AS DATE) "
+            "UPDATE raw.treasury_dts_cash_balance SET observation_date = CAST(? AS DATE) "
             "WHERE observation_date = CAST(? AS DATE)",
             [new, old],
         )

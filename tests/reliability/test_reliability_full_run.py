@@ -66,7 +66,7 @@ RAW_OBSERVATIONS = (
     "raw.fed_ddp_observations",
     "raw.coingecko_market_chart",
     "raw.coingecko_global",
-    "raw.treasury_dts_operating_cash_balance",
+    "raw.treasury_dts_cash_balance",
 )
 
 

@@ -25,14 +25,14 @@ KEYS = {
     "raw.fed_ddp_observations": ("series_id", "observation_date"),
     "raw.coingecko_market_chart": ("coin_id", "observation_date", "origin"),
     "raw.coingecko_global": ("origin", "snapped_at"),
-    "raw.treasury_dts_operating_cash_balance": ("observation_date", "account_type"),
+    "raw.treasury_dts_cash_balance": ("observation_date", "account_type"),
 }
 VALUES = {
     "raw.fred_observations": ("value",),
     "raw.fed_ddp_observations": ("value",),
     "raw.coingecko_market_chart": ("price_usd", "market_cap_usd", "total_volume_usd"),
     "raw.coingecko_global": ("total_market_cap_usd",),
-    "raw.treasury_dts_operating_cash_balance": (
+    "raw.treasury_dts_cash_balance": (
         "close_today_bal",
         "open_today_bal",
         "open_month_bal",
@@ -46,7 +46,7 @@ SERIES_COLUMN = {
     "raw.coingecko_market_chart": "coin_id",
     "raw.coingecko_global": "origin",
     # one watermark for the whole DTS table; per account type every mark is at or after it
-    "raw.treasury_dts_operating_cash_balance": "account_type",
+    "raw.treasury_dts_cash_balance": "account_type",
 }
 
 
@@ -170,10 +170,7 @@ def test_incremental_agrees_with_a_fresh_load(loads):
     # first observation (the 2025-11-19 WTREGEN download starts in 2007, the 2026-01-31 one in 2002).
     assert incremental["raw.fed_ddp_observations"] == fresh["raw.fed_ddp_observations"]
     assert incremental["raw.coingecko_global"] == fresh["raw.coingecko_global"]
-    assert (
-        incremental["raw.treasury_dts_operating_cash_balance"]
-        == fresh["raw.treasury_dts_operating_cash_balance"]
-    )
+    assert incremental["raw.treasury_dts_cash_balance"] == fresh["raw.treasury_dts_cash_balance"]
     missing = fresh["raw.fred_observations"].keys() - incremental["raw.fred_observations"].keys()
     assert incremental["raw.fred_observations"].keys() <= fresh["raw.fred_observations"].keys()
     first_start = {}

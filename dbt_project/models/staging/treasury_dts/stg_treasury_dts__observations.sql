@@ -4,7 +4,7 @@
 {{ scaled_observations(
     'treasury_dts',
     relation="(select series_id, observation_date, tga_close_millions as value, known_on, tga_label_era from "
-        ~ ref('stg_treasury_dts__operating_cash_balance') ~ ")",
+        ~ ref('stg_treasury_dts__cash_balance') ~ ")",
     where="series_id is not null",
     extra_columns=['tga_label_era'],
 ) }}

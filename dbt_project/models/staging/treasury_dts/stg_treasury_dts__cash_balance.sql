@@ -7,7 +7,7 @@
 -- Other rows (Supplementary Financing Program Account, Short-Term Cash Investments, deposits and
 -- withdrawals) are not the TGA balance: their series_id and tga_close_millions are NULL.
 with source as (
-    select * from {{ source('treasury_dts', 'treasury_dts_operating_cash_balance') }}
+    select * from {{ source('treasury_dts', 'treasury_dts_cash_balance') }}
 ),
 
 typed as (
