@@ -25,17 +25,18 @@ import os
 import sys
 from pathlib import Path
 
-from ingest import coingecko, fed_ddp, fred, load, settings
+from ingest import coingecko, fed_ddp, fred, load, settings, treasury_dts
 
 RELIABILITY = settings.PROJECT_ROOT / "tests" / "reliability"
 
 
 def _server_class():
     sys.path.insert(0, str(RELIABILITY))
-    from reliability_support import CG, CG_PRO, DDP, EXPORT, FREDGRAPH
+    from reliability_support import CG, CG_PRO, DDP, DTS, EXPORT, FREDGRAPH
     from replay_server import ReplayServer  # test helper, importable from tests/reliability only
 
-    return ReplayServer, {"FREDGRAPH": FREDGRAPH, "DDP": DDP, "CG": CG, "CG_PRO": CG_PRO, "EXPORT": EXPORT}
+    paths = {"FREDGRAPH": FREDGRAPH, "DDP": DDP, "CG": CG, "CG_PRO": CG_PRO, "EXPORT": EXPORT, "DTS": DTS}
+    return ReplayServer, paths
 
 
 def _point_sources_at(base: str, paths: dict[str, str]) -> None:
@@ -45,6 +46,7 @@ def _point_sources_at(base: str, paths: dict[str, str]) -> None:
     coingecko.DEMO_ROOT = base + paths["CG"]
     coingecko.PRO_ROOT = base + paths["CG_PRO"]
     coingecko.EXPORT_URL = base + paths["EXPORT"]
+    treasury_dts.URL = base + paths["DTS"]
 
 
 def run_phase(server_class, paths, data_dir: Path, snapshot: Path) -> dict:
@@ -75,8 +77,8 @@ def run_phase(server_class, paths, data_dir: Path, snapshot: Path) -> dict:
 
 
 def _window(args: dict[str, str]) -> str:
-    """The part of a request's query that sets its window (cosd/coed, from/to, days)."""
-    keys = ("cosd", "coed", "observation_start", "observation_end", "from", "to", "days")
+    """The part of a request's query that sets its window (cosd/coed, from/to, days, DTS filter)."""
+    keys = ("cosd", "coed", "observation_start", "observation_end", "from", "to", "days", "filter")
     return " ".join(f"{k}={args[k]}" for k in keys if args.get(k))
 
 

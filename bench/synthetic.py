@@ -31,7 +31,7 @@ YEARS = 10
 PREFIX = "synthetic-coin-"
 REAL_COINS = ("bitcoin", "ethereum")
 API_DAYS = 365  # the demo plan's market_chart window (ingest.coingecko.DEMO_MAX_DAYS)
-GENERATOR_VERSION = 1  # bump when the bytes written change
+GENERATOR_VERSION = 2  # bump when the bytes written change (2: treasury/ copied too)
 
 
 def coin_id(index: int) -> str:
@@ -86,7 +86,7 @@ scale measurement. Same layout as `../shared/data/replay/<cut>/`, read by the re
 
 | files | what they are |
 |---|---|
-| fred/, fed_ddp/, coingecko/global/, coingecko/export/bitcoin-usd-max.csv, coingecko/export/ethereum-usd-max.csv, coingecko/coins/bitcoin/, coingecko/coins/ethereum/ | byte-for-byte copies of the recorded snapshot {source} |
+| fred/, fed_ddp/, treasury/, coingecko/global/, coingecko/export/bitcoin-usd-max.csv, coingecko/export/ethereum-usd-max.csv, coingecko/coins/bitcoin/, coingecko/coins/ethereum/ | byte-for-byte copies of the recorded snapshot {source} |
 | coingecko/export/{prefix}NNNN-usd-max.csv ({n} files) | SYNTHETIC: CoinGecko website-export format, {years} years of daily rows to {cut}; invented prices (seeded geometric random walk) |
 | coingecko/coins/{prefix}NNNN/market_chart.json ({n} files) | SYNTHETIC: `/coins/{{id}}/market_chart?vs_currency=usd&days={api_days}&interval=daily` format, the last {api_points} days of the same invented series |
 
@@ -108,7 +108,7 @@ def build_replay_dir(root: Path, n_coins: int, source: Path) -> Path:
         return target
     if target.exists():
         shutil.rmtree(target)
-    for part in ("fred", "fed_ddp", "coingecko/global"):
+    for part in ("fred", "fed_ddp", "treasury", "coingecko/global"):
         shutil.copytree(source / part, target / part)
     for coin in REAL_COINS:
         export = f"coingecko/export/{coin}-usd-max.csv"

@@ -7,6 +7,8 @@ Rules (catalog column `release_rule`):
 - ``next_business_day``: SOFR / EFFR for day T are published the morning of the next business day.
 - ``same_day``: known on the day itself (ON RRP results at 1:15 pm, IORB set in advance, crypto close).
 - ``gdp_advance``: BEA's advance estimate, about 30 days after the quarter ends.
+- ``dts``: the Daily Treasury Statement for business day d is published about 4:00 pm ET on the
+  next business day (after a holiday, the day after it).
 
 Known exceptions to the rules (a delayed release) live in `release_overrides.csv`.
 The Fed's business days are weekdays that are not US federal holidays.
@@ -30,6 +32,7 @@ RELEASE_TIME_ET = {
     "next_business_day": dt.time(8, 0),
     "same_day": dt.time(17, 0),
     "gdp_advance": dt.time(8, 30),
+    "dts": dt.time(16, 0),
 }
 
 
@@ -70,7 +73,7 @@ def known_on(rule: str, observation: dt.date, series_id: str | None = None) -> d
             return override
     if rule == "same_day":
         return observation
-    if rule in ("h41", "next_business_day"):
+    if rule in ("h41", "next_business_day", "dts"):
         return next_business_day(observation)
     if rule == "h8":
         return next_business_day(observation + dt.timedelta(days=9), include_self=True)
@@ -87,6 +90,7 @@ MIN_PUBLICATION_LAG = {
     "next_business_day": dt.timedelta(days=1),
     "h41": dt.timedelta(days=1),
     "h8": dt.timedelta(days=9),
+    "dts": dt.timedelta(days=1),
 }
 # `as_of` is a day, not an instant, and recorded copies (the replay snapshots among them) were cut
 # inclusively, with the cut day's own Wednesday or SOFR fixing in them although its release came the

@@ -22,9 +22,9 @@ CATALOG_PATH = Path(__file__).with_name("series_catalog.csv")
 
 CADENCES = {"weekly", "daily", "quarterly"}
 DATINGS = {"wednesday_level", "week_average", "business_day", "calendar_day", "quarter_start"}
-RELEASE_RULES = {"h41", "h8", "next_business_day", "same_day", "gdp_advance"}
+RELEASE_RULES = {"h41", "h8", "next_business_day", "same_day", "gdp_advance", "dts"}
 TARGET_UNITS = {"usd_bn", "pct"}
-SOURCES = {"fred", "fed_ddp"}
+SOURCES = {"fred", "fed_ddp", "treasury_dts"}
 
 
 @dataclass(frozen=True)
@@ -44,7 +44,9 @@ class Series:
     required: bool
     min_value: float
     max_value: float
-    reconciles_with: str  # FRED series this DDP series must equal exactly (millions USD), or ''
+    # DDP: the FRED series it must equal exactly (millions USD). DTS: the series (space separated)
+    # its daily closes reconcile with, each by that series' dating (Wednesday level or week average).
+    reconciles_with: str
     first_observation: dt.date | None  # the source's first date; None: not tracked (no history backfill)
 
 

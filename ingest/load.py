@@ -19,7 +19,7 @@ from collections.abc import Callable
 import duckdb
 import pandas as pd
 
-from ingest import calendar, catalog, coingecko, fed_ddp, fred, settings, warehouse
+from ingest import calendar, catalog, coingecko, fed_ddp, fred, settings, treasury_dts, warehouse
 from ingest.errors import (
     HttpError,
     InvalidIdentifier,
@@ -147,7 +147,7 @@ def _provenance(
     return frame
 
 
-VALUE_COLUMNS = ("value", "price_usd", "total_market_cap_usd")
+VALUE_COLUMNS = ("value", "price_usd", "total_market_cap_usd", "close_today_bal", "open_today_bal")
 
 
 def _refuse_future(frame: pd.DataFrame, rule: str, series_id: str | None, response: Response) -> None:
@@ -555,11 +555,48 @@ def load_coingecko_global(ctx: LoadContext) -> SourceLoad:
     return _finish(ctx, result, started, req0, bytes0)
 
 
+def _treasury_dts_rows(
+    ctx: LoadContext, start: dt.date | None, end: dt.date | None
+) -> tuple[pd.DataFrame, list[Response]]:
+    """Every page of the DTS answer for [start, end], each page's rows with that page's provenance
+    (URL, sha256) and the DTS release date (catalog rule of DTS_TGA_CLOSE) as known_on."""
+    series = catalog.get(treasury_dts.SOURCE, treasury_dts.CATALOG_SERIES)
+    pages = treasury_dts.fetch(ctx.transport, start, end)
+    frames = [_provenance(frame, [resp], series.release_rule, series.series_id) for frame, resp in pages]
+    return pd.concat(frames, ignore_index=True), [resp for _, resp in pages]
+
+
+def load_treasury_dts(ctx: LoadContext) -> SourceLoad:
+    """The DTS operating cash balance, incremental: from the last record date loaded minus the
+    look-back (the DTS is sometimes restated), full history on a first run."""
+    started, req0, bytes0 = _counters(ctx)
+    result = SourceLoad(treasury_dts.SOURCE, ctx.transport.mode)
+
+    def work() -> SeriesLoad:
+        last = warehouse.watermark(ctx.con, warehouse.TREASURY_DTS, {})
+        start = ctx.window_start(last)
+        frame, responses = _treasury_dts_rows(ctx, start, None)
+        _log_received(ctx, treasury_dts.SOURCE, treasury_dts.DATASET, frame, _fetch_kind(last, start))
+        return _observation_load(
+            ctx,
+            warehouse.TREASURY_DTS,
+            treasury_dts.SOURCE,
+            treasury_dts.DATASET,
+            frame,
+            responses,
+            expect_new=last is None,
+        )
+
+    _run_series(ctx, result, treasury_dts.SOURCE, treasury_dts.DATASET, True, work)
+    return _finish(ctx, result, started, req0, bytes0)
+
+
 LOADERS: dict[str, Callable[[LoadContext], SourceLoad]] = {
     "fred_observations": load_fred,
     "fed_ddp_observations": load_fed_ddp,
     "coingecko_market_chart": load_coingecko_market_chart,
     "coingecko_global": load_coingecko_global,
+    "treasury_dts_cash_balance": load_treasury_dts,
 }
 
 
@@ -605,7 +642,7 @@ def load_all(run_id: str | None = None) -> list[SourceLoad]:
     return results
 
 
-BACKFILL_SOURCES = ("fred", "fed_ddp", "coingecko")
+BACKFILL_SOURCES = ("fred", "fed_ddp", "coingecko", "treasury_dts")
 
 
 def _as_date(value: dt.date | str, name: str) -> dt.date:
@@ -623,7 +660,8 @@ def check_backfill(source: str, series_id: str, start, end) -> tuple[catalog.Ser
     """Validate a backfill request before anything is opened or fetched.
 
     fred / fed_ddp: the id must be a catalog series of that source; coingecko: a configured coin id
-    (LIQUIDITY_COINS). Returns (catalog series or None for a coin, start, end)."""
+    (LIQUIDITY_COINS); treasury_dts: its dataset, operating_cash_balance (every row of Table I).
+    Returns (catalog series or None for a coin or the DTS, start, end)."""
     if source not in BACKFILL_SOURCES:
         raise ValueError(f"unknown source {source!r}; expected one of {', '.join(BACKFILL_SOURCES)}")
     first, last = _as_date(start, "start"), _as_date(end, "end")
@@ -635,6 +673,10 @@ def check_backfill(source: str, series_id: str, start, end) -> tuple[catalog.Ser
             raise ValueError(
                 f"coingecko {series_id}: not a configured coin (LIQUIDITY_COINS={','.join(settings.coins())})"
             )
+        return None, first, last
+    if source == treasury_dts.SOURCE:
+        if series_id != treasury_dts.DATASET:
+            raise ValueError(f"treasury_dts {series_id[:40]!r}: the only dataset is {treasury_dts.DATASET}")
         return None, first, last
     check_series_id(series_id)
     try:
@@ -658,6 +700,13 @@ def _backfill_fed_ddp(ctx: LoadContext, series: catalog.Series, start: dt.date, 
     frame = _provenance(frame, responses, series.release_rule, series.series_id)
     return _observation_load(
         ctx, warehouse.FED_DDP, "fed_ddp", series.series_id, frame, responses, {"release": series.dataset}
+    )
+
+
+def _backfill_treasury_dts(ctx: LoadContext, start: dt.date, end: dt.date) -> SeriesLoad:
+    frame, responses = _treasury_dts_rows(ctx, start, end)
+    return _observation_load(
+        ctx, warehouse.TREASURY_DTS, treasury_dts.SOURCE, treasury_dts.DATASET, frame, responses
     )
 
 
@@ -726,6 +775,8 @@ def backfill(
             loaded = _backfill_fred(ctx, series, first, last)
         elif source == "fed_ddp":
             loaded = _backfill_fed_ddp(ctx, series, first, last)
+        elif source == treasury_dts.SOURCE:
+            loaded = _backfill_treasury_dts(ctx, first, last)
         else:
             loaded = _backfill_coingecko(ctx, series_id, first, last)
         loaded.message = f"backfill {first}..{last}"

@@ -316,6 +316,11 @@ FUTURE_TABLES = {
     "raw.fed_ddp_observations": ("observation_date", "series_id", "value"),
     "raw.coingecko_market_chart": ("observation_date", "coin_id", "price_usd"),
     "raw.coingecko_global": ("observation_date", "origin", "total_market_cap_usd"),
+    "raw.treasury_dts_cash_balance": (
+        "observation_date",
+        "account_type",
+        "coalesce(close_today_bal, open_today_bal)",
+    ),
     "marts.liquidity_daily": ("date", None, "net_liquidity_bn"),
     "marts.crypto_vs_liquidity": ("date", None, "btc_price_usd"),
 }
@@ -341,3 +346,181 @@ def no_future_dates(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> Finding:
     if ahead:
         return Finding(False, f"rows dated after {as_of}", {**details, "future_rows": ahead[:20]})
     return Finding(True, f"nothing dated after {as_of}", details)
+
+
+# --- Daily Treasury Statement: the daily TGA close (concept tga_daily, series DTS_TGA_CLOSE) -------
+# These rules read dbt's staging views, where the DTS's three label eras are already one series in
+# USD billions (the one home of that mapping) beside the FRED and DDP series in the same unit; they
+# run as checks on marts/liquidity_daily, after dbt and before publication. Views, so the rules see
+# the raw layer as it is now.
+
+OBSERVATIONS = (
+    "("
+    + " UNION ALL ".join(
+        f"SELECT series_id, observation_date, value FROM staging.{view}"
+        for view in ("stg_treasury_dts__observations", "stg_fred__observations", "stg_fed_ddp__observations")
+    )
+    + ")"
+)
+# Wednesday level (WDTGAL, DDP RESPPLLDT_N.WW): both sides are whole millions of USD and equal
+# exactly on every recorded Wednesday (232 WDTGAL weeks 2021-08..2026-01, 100 DDP weeks), so
+# anything beyond rounding noise of the scaling (1e-9 bn) is a difference.
+WEDNESDAY_TOLERANCE_BN = 0.0000005
+# Week average (WTREGEN): the Fed averages unrounded daily balances and publishes whole millions;
+# averaging the DTS's whole-million closes can differ from that by up to 0.5 (the Fed's rounding)
+# + 0.5 (the mean of seven roundings) million. Recorded: at most $0.857 million on 525 weeks
+# 2016-01..2026-01. A day rescaled 1000x or shifted by a day moves the average by far more.
+WEEK_AVERAGE_TOLERANCE_BN = 0.001
+
+
+def _dts_series() -> Series:
+    return next(s for s in catalog.series_for("treasury_dts") if s.concept == "tga_daily")
+
+
+def _dts_dates(con: duckdb.DuckDBPyConnection, s: Series) -> list[dt.date]:
+    return [
+        r[0]
+        for r in con.execute(
+            f"SELECT observation_date FROM {OBSERVATIONS} WHERE series_id = ? ORDER BY 1", [s.series_id]
+        ).fetchall()
+    ]
+
+
+def dts_reconciliation(con: duckdb.DuckDBPyConnection) -> Finding:
+    """The DTS close against each series in its catalog `reconciles_with`, by that series' dating:
+    a Wednesday level equals the close of that Wednesday (a holiday Wednesday carries the last
+    close), a week average equals the Thursday-Wednesday mean of the daily closes (weekends and
+    holidays carrying the last close), over the weeks the DTS history covers in full."""
+    s = _dts_series()
+    compared, offenders = {}, []
+    for partner_id in s.reconciles_with.split():
+        partner = next(p for p in catalog.load_catalog() if p.series_id == partner_id)
+        if partner.dating == "wednesday_level":
+            sql = f"""
+                WITH dts AS (SELECT observation_date, value FROM {OBSERVATIONS} WHERE series_id = $dts),
+                     other AS (SELECT observation_date, value FROM {OBSERVATIONS} WHERE series_id = $other
+                               AND observation_date BETWEEN (SELECT min(observation_date) FROM dts)
+                                                        AND (SELECT max(observation_date) FROM dts))
+                SELECT other.observation_date::VARCHAR, dts.value, other.value
+                FROM other ASOF JOIN dts ON other.observation_date >= dts.observation_date
+                ORDER BY 1"""
+            tolerance = WEDNESDAY_TOLERANCE_BN
+        elif partner.dating == "week_average":
+            sql = f"""
+                WITH dts AS (SELECT observation_date, value FROM {OBSERVATIONS} WHERE series_id = $dts),
+                     other AS (SELECT observation_date, value FROM {OBSERVATIONS} WHERE series_id = $other
+                               AND observation_date - 6 >= (SELECT min(observation_date) FROM dts)
+                               AND observation_date <= (SELECT max(observation_date) FROM dts)),
+                     days AS (SELECT other.observation_date AS week, other.value AS other_value,
+                                     unnest(range(other.observation_date - 6, other.observation_date + 1,
+                                                  INTERVAL 1 DAY))::DATE AS day
+                              FROM other),
+                     carried AS (SELECT days.week, days.other_value, dts.value
+                                 FROM days ASOF JOIN dts ON days.day >= dts.observation_date)
+                SELECT week::VARCHAR, avg(value), any_value(other_value) FROM carried GROUP BY week ORDER BY 1"""
+            tolerance = WEEK_AVERAGE_TOLERANCE_BN
+        else:
+            raise ValueError(f"{partner_id}: cannot reconcile a daily close with dating {partner.dating!r}")
+        rows = con.execute(sql, {"dts": s.series_id, "other": partner_id}).fetchall()
+        pair = f"{s.series_id} vs {partner_id} ({partner.dating})"
+        compared[pair] = len(rows)
+        offenders += [
+            {
+                "pair": pair,
+                "date": day,
+                "dts_bn": round(dts, 6),
+                "other_bn": round(other, 6),
+                "difference_millions": round((dts - other) * 1000, 3),
+            }
+            for day, dts, other in rows
+            if abs(dts - other) > tolerance
+        ]
+    details = {
+        "weeks_compared": compared,
+        "tolerance_millions": {
+            "wednesday_level": WEDNESDAY_TOLERANCE_BN * 1000,
+            "week_average": WEEK_AVERAGE_TOLERANCE_BN * 1000,
+        },
+    }
+    if offenders:
+        details["differences"] = offenders[:20]
+        return Finding(
+            False, f"{len(offenders)} weeks where the DTS TGA close disagrees with the H.4.1", details
+        )
+    if not any(compared.values()):
+        return Finding(
+            True, "no overlapping weeks between the DTS and the H.4.1 TGA series", details, warning=True
+        )
+    return Finding(
+        True, f"DTS TGA close reconciles with the H.4.1 on {sum(compared.values())} weeks", details
+    )
+
+
+def dts_unit_drift(con: duckdb.DuckDBPyConnection) -> Finding:
+    """Every daily close inside the catalog band and no ~1000x jump from the previous record date."""
+    s = _dts_series()
+    rows = con.execute(
+        f"""SELECT observation_date::VARCHAR, prev, value FROM (
+                SELECT observation_date, value, lag(value) OVER (ORDER BY observation_date) AS prev
+                FROM {OBSERVATIONS} WHERE series_id = ?)
+            WHERE value < ? OR value > ? OR (prev > 0 AND value > 0 AND (value / prev > ? OR prev / value > ?))
+            ORDER BY 1 LIMIT 20""",
+        [s.series_id, s.min_value, s.max_value, JUMP_FACTOR, JUMP_FACTOR],
+    ).fetchall()
+    if rows:
+        offending = [
+            {
+                "date": day,
+                "previous_bn": prev,
+                "value_bn": value,
+                "band": f"[{s.min_value}, {s.max_value}] usd_bn",
+            }
+            for day, prev, value in rows
+        ]
+        return Finding(
+            False, f"{len(rows)} DTS TGA closes contradict the catalog units", {"offending": offending}
+        )
+    return Finding(True, "every DTS TGA close within its catalog band; no ~1000x jumps")
+
+
+def dts_continuity(con: duckdb.DuckDBPyConnection) -> Finding:
+    """A DTS TGA close on every business day of the calendar between the first and last record."""
+    s = _dts_series()
+    dates = _dts_dates(con, s)
+    if len(dates) < 2:
+        return Finding(True, "fewer than two DTS record dates: nothing to compare", warning=not dates)
+    have = set(dates)
+    missing, day = [], dates[0]
+    while day < dates[-1]:
+        if calendar.is_business_day(day) and day not in have:
+            missing.append(day.isoformat())
+        day += dt.timedelta(days=1)
+    details = {
+        "range": {"first": dates[0].isoformat(), "last": dates[-1].isoformat(), "record_dates": len(dates)}
+    }
+    if missing:
+        return Finding(
+            False,
+            f"{len(missing)} business days without a DTS TGA close",
+            {**details, "missing": missing[:20]},
+        )
+    return Finding(True, f"a DTS TGA close on every business day {dates[0]}..{dates[-1]}", details)
+
+
+def dts_freshness(con: duckdb.DuckDBPyConnection, today: dt.date) -> Finding:
+    """The newest record date against the DTS calendar (day d published the next business day)."""
+    s = _dts_series()
+    dates = _dts_dates(con, s)
+    last = dates[-1] if dates else None
+    expected = expected_latest(s, today)
+    entry = {
+        "series": s.series_id,
+        "last": last.isoformat() if last else None,
+        "expected_at_least": expected.isoformat(),
+        "days_behind": (expected - last).days if last else None,
+    }
+    if last is None or last < expected:
+        details = {"as_of": today.isoformat(), "late_required": [entry]}
+        return Finding(False, f"{s.series_id} late: last {last}, expected {expected}", details)
+    details = {"as_of": today.isoformat(), "series": entry}
+    return Finding(True, f"{s.series_id} current as of {today} (last record {last})", details)

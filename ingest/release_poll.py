@@ -8,7 +8,8 @@ the loads (so a probe is validated like any payload and never trusts a malformed
   SOFR, same-day series such as ON RRP, GDP), fredgraph `cosd` = watermark + 1 day: a header line
   when nothing is new;
 - Fed DDP: each release (H41, H8) with `from` = watermark + 1 day;
-- CoinGecko: the first configured coin's `market_chart` for the days since its watermark.
+- CoinGecko: the first configured coin's `market_chart` for the days since its watermark;
+- Treasury DTS: `record_date:gte:` watermark + 1 day with `page[size]=1`: one row, or none.
 
 Each returns {probed series: newest observation after its watermark}; empty means nothing new.
 A series with no watermark yet is left to the first full load (`make run`, the nightly schedule).
@@ -19,7 +20,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from ingest import catalog, coingecko, fed_ddp, fred, settings
+from ingest import catalog, coingecko, fed_ddp, fred, settings, treasury_dts
 from ingest.transport import Transport
 
 ONE_DAY = dt.timedelta(days=1)
@@ -96,5 +97,19 @@ def poll_coingecko(transport: Transport, watermarks: dict[str, dt.date], today: 
             transport, coin, days, keys.coingecko, keys.coingecko_plan, last + ONE_DAY
         )
         return {coin: frame["observation_date"].max()} if not frame.empty else {}
+
+    return _counted(transport, probe)
+
+
+def poll_treasury_dts(transport: Transport, watermarks: dict[str, dt.date]) -> PollResult:
+    def probe() -> dict[str, dt.date]:
+        last = watermarks.get(treasury_dts.DATASET)
+        if last is None:
+            return {}
+        resp = transport.fetch(treasury_dts.request(last + ONE_DAY, None, page=1, page_size=1))
+        frame, counts = treasury_dts.parse_page(resp.body, 1)
+        if not counts["total-count"] or frame.empty:
+            return {}
+        return {treasury_dts.DATASET: frame["observation_date"].max()}
 
     return _counted(transport, probe)

@@ -4,7 +4,7 @@ Live mode:
 - a `requests` session with a User-Agent and a timeout on every call;
 - retries with exponential backoff (tenacity) on 429, 5xx, connection errors, timeouts and
   truncated bodies, honouring `Retry-After` when the server sends it;
-- a per-host minimum interval between requests (FRED 2/s, CoinGecko demo 30/min);
+- a per-host minimum interval between requests (FRED 2/s, FiscalData 2/s, CoinGecko demo 30/min);
 - every response body, good or bad, is written as received to the landing archive with a
   `.meta.json` sidecar (URL with secrets redacted, time, status, sha256).
 
@@ -45,6 +45,7 @@ DEFAULT_MIN_INTERVAL = {
     "pro-api.coingecko.com": 0.2,
     "www.coingecko.com": 2.0,
     "www.federalreserve.gov": 1.0,
+    "api.fiscaldata.treasury.gov": 0.5,
 }
 
 
@@ -59,6 +60,9 @@ class Request:
     secret_params: tuple[str, ...] = ()
     # Turns an error body into a short human message (e.g. FRED's error_message); None if unknown.
     describe_error: Callable[[bytes], str | None] | None = None
+    # Replay only: answers `params` from the snapshot file the way the source would (e.g. the DTS
+    # API's filter, sort, fields and paging over a file holding every row); None: the file as is.
+    replay_query: Callable[[bytes, dict[str, str]], bytes] | None = None
 
     def redacted_url(self) -> str:
         params = {k: (REDACTED if k in self.secret_params else v) for k, v in self.params.items()}
@@ -390,6 +394,8 @@ class ReplayTransport:
             )
         check_size(path.stat().st_size, request.source, request.series)
         body = path.read_bytes()
+        if request.replay_query is not None:
+            body = request.replay_query(body, request.params)
         self.requests_made += 1
         self.bytes_fetched += len(body)
         fetched_at = utcnow()

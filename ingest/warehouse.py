@@ -5,6 +5,8 @@ Schema `raw` in `$LIQUIDITY_DATA_DIR/warehouse.duckdb`:
   value as published in the source's units (DDP multiplier already applied);
 - `raw.coingecko_market_chart`: one row per (coin_id, observation_date, origin), origin `api` or `export`;
 - `raw.coingecko_global`: total crypto market cap, one row per (origin, snapped_at);
+- `raw.treasury_dts_cash_balance`: the Daily Treasury Statement's Table I rows as
+  published, one per (record date, account type), balances in millions USD (NULL for "null");
 - `raw.series_catalog`: the series catalog as loaded by this run;
 - `raw.load_log`: one row per series fetch (rows, inserted, updated, bytes, URL without secrets).
 
@@ -84,6 +86,24 @@ CREATE TABLE IF NOT EXISTS raw.coingecko_global (
     payload_sha256       VARCHAR   NOT NULL,
     PRIMARY KEY (origin, snapped_at)
 );
+CREATE TABLE IF NOT EXISTS raw.treasury_dts_cash_balance (
+    observation_date     DATE      NOT NULL,
+    account_type         VARCHAR   NOT NULL,
+    close_today_bal      DOUBLE,
+    open_today_bal       DOUBLE,
+    open_month_bal       DOUBLE,
+    open_fiscal_year_bal DOUBLE,
+    table_nbr            VARCHAR,
+    sub_table_name       VARCHAR,
+    src_line_nbr         INTEGER,
+    known_on             DATE      NOT NULL,
+    fetched_at           TIMESTAMP NOT NULL,
+    updated_at           TIMESTAMP NOT NULL,
+    previous_value       DOUBLE,
+    source_url           VARCHAR   NOT NULL,
+    payload_sha256       VARCHAR   NOT NULL,
+    PRIMARY KEY (observation_date, account_type)
+);
 CREATE TABLE IF NOT EXISTS raw.load_log (
     run_id          VARCHAR,
     source          VARCHAR   NOT NULL,
@@ -125,7 +145,15 @@ GLOBAL = TableSpec(
     ("total_market_cap_usd", "total_volume_usd"),
     "total_market_cap_usd",
 )
-TABLES = {spec.name: spec for spec in (FRED, FED_DDP, MARKET_CHART, GLOBAL)}
+# observation_date is the DTS record_date. previous_value keeps open_today_bal, the one balance
+# every label era fills (from 2022-04-18 the TGA closing balance is in open_today_bal).
+TREASURY_DTS = TableSpec(
+    "raw.treasury_dts_cash_balance",
+    ("observation_date", "account_type"),
+    ("close_today_bal", "open_today_bal", "open_month_bal", "open_fiscal_year_bal"),
+    "open_today_bal",
+)
+TABLES = {spec.name: spec for spec in (FRED, FED_DDP, MARKET_CHART, GLOBAL, TREASURY_DTS)}
 
 
 @contextlib.contextmanager

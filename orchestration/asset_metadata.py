@@ -113,6 +113,29 @@ def profiles() -> dict[str, Profile]:
             preview_order="observation_date DESC, snapped_at DESC",
             summary_by="origin",
         ),
+        "raw/treasury_dts_cash_balance": Profile(
+            "raw.treasury_dts_cash_balance",
+            "observation_date",
+            # The label of the TGA closing row since 2022-04-18 (earlier eras: see dbt staging).
+            (
+                Headline(
+                    "TGA closing balance (usd_bn)",
+                    "open_today_bal",
+                    where="account_type = 'Treasury General Account (TGA) Closing Balance'",
+                    scale=catalog.get("treasury_dts", "DTS_TGA_CLOSE").scale,
+                ),
+            ),
+            (
+                "observation_date",
+                "account_type",
+                "close_today_bal",
+                "open_today_bal",
+                "known_on",
+                "updated_at",
+            ),
+            preview_order="observation_date DESC, src_line_nbr",
+            summary_by="account_type",
+        ),
         "marts/liquidity_daily": Profile(
             "marts.liquidity_daily",
             "date",
@@ -120,8 +143,10 @@ def profiles() -> dict[str, Profile]:
             (
                 "date",
                 "net_liquidity_bn",
+                "net_liquidity_daily_bn",
                 "fed_total_assets_bn",
                 "tga_bn",
+                "tga_daily_bn",
                 "on_rrp_bn",
                 "reserves_bn",
                 "sofr_iorb_spread_bp",

@@ -23,12 +23,16 @@ RAW_ASSET = {
     "fred": ["raw", "fred_observations"],
     "fed_ddp": ["raw", "fed_ddp_observations"],
     "coingecko": ["raw", "coingecko_market_chart"],
+    "treasury_dts": ["raw", "treasury_dts_cash_balance"],
 }
 
 
 class BackfillConfig(dg.Config):
-    source: str = Field(description="fred, fed_ddp or coingecko")
-    series: str = Field(description="catalog series id (fred / fed_ddp) or CoinGecko coin id, e.g. WALCL")
+    source: str = Field(description="fred, fed_ddp, coingecko or treasury_dts")
+    series: str = Field(
+        description="catalog series id (fred / fed_ddp), CoinGecko coin id, or operating_cash_balance "
+        "(treasury_dts), e.g. WALCL"
+    )
     start: str = Field(description="first date, YYYY-MM-DD (inclusive)")
     end: str = Field(description="last date, YYYY-MM-DD (inclusive)")
 

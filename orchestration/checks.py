@@ -15,6 +15,7 @@ RAW = {
     "fed_ddp_observations": "raw.fed_ddp_observations",
     "coingecko_market_chart": "raw.coingecko_market_chart",
     "coingecko_global": "raw.coingecko_global",
+    "treasury_dts_cash_balance": "raw.treasury_dts_cash_balance",
 }
 LIQUIDITY_DAILY = dg.AssetKey(["marts", "liquidity_daily"])
 
@@ -125,6 +126,39 @@ ALL_CHECKS = [
         "net_liquidity_bn = fed_total_assets_bn - tga_bn - on_rrp_bn on every row (blocking).",
         quality.net_liquidity_identity,
         blocking=True,
+    ),
+    # The DTS rules read dbt's long table (the label eras already mapped), so they sit on the mart.
+    _check(
+        LIQUIDITY_DAILY,
+        "dts_reconciliation_with_h41",
+        "The Daily Treasury Statement's TGA close equals WDTGAL and DDP RESPPLLDT_N.WW on every Wednesday "
+        "(exactly, whole millions), and its Thursday-Wednesday average equals WTREGEN within $1 million "
+        "(catalog reconciles_with of DTS_TGA_CLOSE; blocking).",
+        quality.dts_reconciliation,
+        blocking=True,
+    ),
+    _check(
+        LIQUIDITY_DAILY,
+        "dts_unit_drift",
+        "Every DTS TGA close inside the catalog band (USD bn) and no ~1000x jump between record dates (blocking).",
+        quality.dts_unit_drift,
+        blocking=True,
+    ),
+    _check(
+        LIQUIDITY_DAILY,
+        "dts_continuity",
+        "A DTS TGA close on every business day of the holiday calendar between the first and last record "
+        "(blocking).",
+        quality.dts_continuity,
+        blocking=True,
+    ),
+    _check(
+        LIQUIDITY_DAILY,
+        "dts_freshness",
+        "Newest DTS record date against its calendar: business day d is published about 16:00 ET the next "
+        "business day.",
+        lambda con: quality.dts_freshness(con, as_of_today()),
+        blocking=False,
     ),
     _check(
         LIQUIDITY_DAILY,

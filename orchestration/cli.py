@@ -53,11 +53,12 @@ def configuration_error() -> str | None:
 def source_endpoints(keys: settings.ApiKeys) -> list[tuple[str, int]]:
     """(host, port) of each source URL this run will request, read from the fetchers' URL constants,
     so a run pointed elsewhere (e.g. a local test server) preflights where it will really connect."""
-    from ingest import coingecko, fed_ddp, fred
+    from ingest import coingecko, fed_ddp, fred, treasury_dts
 
     urls = [
         fred.API_ROOT if keys.fred else fred.FREDGRAPH_URL,
         fed_ddp.URL,
+        treasury_dts.URL,
         coingecko.PRO_ROOT if keys.coingecko_plan == "pro" else coingecko.DEMO_ROOT,
         coingecko.EXPORT_URL,
     ]
@@ -166,8 +167,12 @@ def main(argv: list[str] | None = None) -> int:
     run_p.add_argument("--job", default="materialize_everything")
     sub.add_parser("dev", help="Dagster webserver + daemon on 127.0.0.1:3000")
     bf = sub.add_parser("backfill", help="re-ingest a date range of one series (raw layer only)")
-    bf.add_argument("--source", required=True, choices=["fred", "fed_ddp", "coingecko"])
-    bf.add_argument("--series", required=True, help="catalog series id, or coin id for coingecko")
+    bf.add_argument("--source", required=True, choices=["fred", "fed_ddp", "coingecko", "treasury_dts"])
+    bf.add_argument(
+        "--series",
+        required=True,
+        help="catalog series id, coin id for coingecko, operating_cash_balance for treasury_dts",
+    )
     bf.add_argument("--start", required=True, help="first date YYYY-MM-DD (inclusive)")
     bf.add_argument("--end", required=True, help="last date YYYY-MM-DD (inclusive)")
     args = parser.parse_args(argv)

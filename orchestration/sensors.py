@@ -55,6 +55,7 @@ POLLS: dict[str, Poll] = {
     "fred_observations": release_poll.poll_fred,
     "fed_ddp_observations": release_poll.poll_fed_ddp,
     "coingecko_market_chart": lambda transport, marks: release_poll.poll_coingecko(transport, marks, today()),
+    "treasury_dts_cash_balance": release_poll.poll_treasury_dts,
 }
 
 

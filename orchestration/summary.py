@@ -29,6 +29,7 @@ class Source:
     load_source: str  # raw.load_log.source
     global_series: bool | None = None  # coingecko: True = the /global series, False = coins
     freshness_check: bool = True  # the raw asset has a `freshness` asset check
+    freshness_at: tuple[dg.AssetKey, str] | None = None  # (asset, check name) when it is elsewhere
 
 
 SOURCES = (
@@ -36,6 +37,14 @@ SOURCES = (
     Source("fed_ddp", "fed_ddp_observations", "raw.fed_ddp_observations", "fed_ddp"),
     Source("coingecko", "coingecko_market_chart", "raw.coingecko_market_chart", "coingecko", False),
     Source("coingecko_global", "coingecko_global", "raw.coingecko_global", "coingecko", True, False),
+    # Its freshness check reads dbt's output, so it sits on marts/liquidity_daily, not on the raw asset.
+    Source(
+        "treasury_dts",
+        "treasury_dts_cash_balance",
+        "raw.treasury_dts_cash_balance",
+        "treasury_dts",
+        freshness_at=(dg.AssetKey(["marts", "liquidity_daily"]), "dts_freshness"),
+    ),
 )
 LAYERS = ("raw", "seeds", "staging", "intermediate", "marts", "serving", "report")  # printing order
 
@@ -143,7 +152,7 @@ def _source_table(result: dg.ExecuteInProcessResult, checks: dict, wh) -> list[s
         rows, last = stats[s.name]
         inserted = sum(r[3] or 0 for r in mine)
         updated = sum(r[4] or 0 for r in mine)
-        ev = checks.get((dg.AssetKey(["raw", s.asset]), "freshness"))
+        ev = checks.get(s.freshness_at or (dg.AssetKey(["raw", s.asset]), "freshness"))
         if ev is not None:
             fresh = f"{_state(ev)} {_reason(ev)}"
         else:

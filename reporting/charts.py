@@ -242,6 +242,21 @@ def _shade_phases(ax, daily: pd.DataFrame, start: pd.Timestamp, end: pd.Timestam
     ]
 
 
+def _label_last(ax, frame: pd.DataFrame, column: str, color: str) -> None:
+    """The last non-NULL value of `column`, written beside its line's end."""
+    last = last_valid(frame, column)
+    if last:
+        ax.annotate(
+            f"{last[1]:,.0f}" if last[1] >= 100 else f"{last[1]:.1f}",
+            xy=(pd.Timestamp(last[0]), last[1]),
+            xytext=(4, 0),
+            textcoords="offset points",
+            fontsize=7.5,
+            color=color,
+            va="center",
+        )
+
+
 def _stale_note(label: str, last: dt.date | None, through: dt.date, reason: str = "") -> str | None:
     if last is None:
         return f"{label}: no data in serving.duckdb"
@@ -609,17 +624,7 @@ def on_rrp_and_tga(serving: Serving, t: Thresholds) -> Chart:
     _date_axis(ax)
     ax.legend(loc="upper left")
     for col, color in (("on_rrp_bn", GREEN), ("tga_bn", PURPLE)):
-        last = last_valid(d, col)
-        if last:
-            ax.annotate(
-                f"{last[1]:,.0f}" if last[1] >= 100 else f"{last[1]:.1f}",
-                xy=(pd.Timestamp(last[0]), last[1]),
-                xytext=(4, 0),
-                textcoords="offset points",
-                fontsize=7.5,
-                color=color,
-                va="center",
-            )
+        _label_last(ax, d, col, color)
 
     ids = [credits.series_id(k) for k in ("on_rrp", "tga")]
     notes, lasts = [], []
@@ -648,7 +653,71 @@ def on_rrp_and_tga(serving: Serving, t: Thresholds) -> Chart:
     )
 
 
-# --- 5. lag scan ---------------------------------------------------------------------------------
+# --- 5. daily vs weekly net liquidity, and the TGA's daily path ----------------------------------
+
+DAILY_WINDOW_DAYS = 365  # the daily path is readable over a year; the weekly chart above has the history
+
+
+def daily_net_liquidity(serving: Serving) -> Chart:
+    """Net liquidity with the TGA's week average (weekly definition) and with the Daily Treasury
+    Statement's close of each day (daily definition), over the last DAILY_WINDOW_DAYS of data; below,
+    the two TGA series themselves."""
+    d = serving.daily
+    through = serving.data_through
+    start = pd.Timestamp(through) - pd.Timedelta(days=DAILY_WINDOW_DAYS)
+    frame = d.loc[d["date"] >= start]
+    fig, axes = _new_figure(2, 1, sharex=True, figsize=(FIGSIZE[0], FIGSIZE[1] + 1.0))
+    top, bottom = axes[0, 0], axes[1, 0]
+    lines = (
+        (top, "net_liquidity_bn", BLUE, "Net liquidity, weekly TGA (WALCL - WTREGEN - ON RRP)"),
+        (top, "net_liquidity_daily_bn", ORANGE, "Net liquidity, daily TGA (WALCL - DTS close - ON RRP)"),
+        (bottom, "tga_bn", PURPLE, "TGA, week average ending Wednesday (WTREGEN)"),
+        (bottom, "tga_daily_bn", VERMILION, "TGA, closing balance of the day (Daily Treasury Statement)"),
+    )
+    for ax, col, color, label in lines:
+        ax.plot(frame["date"], frame[col], color=color, lw=1.1, label=label, drawstyle="steps-post")
+        _label_last(ax, d, col, color)
+    for ax, label in ((top, "Net liquidity, USD bn"), (bottom, "TGA, USD bn")):
+        ax.set_ylabel(label)
+        ax.yaxis.set_major_formatter(FuncFormatter(_thousands))
+        ax.legend(loc="upper left")
+    bottom.set_xlim(start, d["date"].max())
+    bottom.set_xlabel(f"Date (last {DAILY_WINDOW_DAYS} days of data)")
+    _date_axis(bottom)
+
+    ids = [credits.series_id(k) for k in ("fed_total_assets", "tga", "tga_daily", "on_rrp")]
+    notes, lasts = [], []
+    for col, label in (
+        ("tga_daily_bn", "TGA daily close"),
+        ("net_liquidity_daily_bn", "daily net liquidity"),
+    ):
+        last = last_valid(d, col)
+        lasts.append(last[0] if last else None)
+        n = _stale_note(
+            label, last[0] if last else None, through, " (NULL past 4 days, never the weekly value)"
+        )
+        if n:
+            notes.append(n)
+    data_through = max((v for v in lasts if v), default=through)
+    return _finish(
+        fig,
+        slug="daily_net_liquidity",
+        title="Net liquidity with the daily TGA vs the weekly TGA, and the TGA's daily path (USD bn)",
+        caption="Between H.4.1 releases the TGA is the largest moving part of net liquidity: the daily "
+        "definition follows the Treasury's closing balance of each business day instead of the week average.",
+        about=(
+            f"Series: {ids[0]} (Wednesday level), {ids[1]} (TGA week average), {ids[2]} (TGA closing balance, "
+            f"Daily Treasury Statement Table I), {ids[3]} (ON RRP), liquidity_daily (observation dates; the DTS "
+            "for day d is published the next business day). Weekends and holidays carry the last close."
+        ),
+        series=ids,
+        ids=ids,
+        data_through=data_through,
+        notes=notes,
+    )
+
+
+# --- 6. lag scan ---------------------------------------------------------------------------------
 
 ASSET_LABELS = {"btc": "BTC market cap", "eth": "ETH market cap", "total": "Total crypto market cap"}
 PERIOD_COLORS = [BLACK, ORANGE, BLUE, GREEN, PURPLE, VERMILION, SKY]
@@ -744,5 +813,6 @@ def all_charts(serving: Serving, t: Thresholds) -> list[Chart]:
             reserve_ratios(serving, t),
             funding_spreads(serving, t),
             on_rrp_and_tga(serving, t),
+            daily_net_liquidity(serving),
             lag_scan(serving),
         ]

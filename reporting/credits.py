@@ -3,6 +3,7 @@
 - FRED: "<source>, <title> [<ID>], retrieved from FRED, Federal Reserve Bank of St. Louis;
   https://fred.stlouisfed.org/series/<ID>" (FRED's citation form; the original source comes first).
 - Fed Data Download Program: the Board of Governors and the release (H.4.1, H.8).
+- Treasury FiscalData: the Bureau of the Fiscal Service's Daily Treasury Statement dataset.
 - CoinGecko: "Data provided by CoinGecko" with a link to coingecko.com.
 
 Series ids and titles come from `ingest/series_catalog.csv`. The catalog has no column for the
@@ -24,6 +25,7 @@ BEA = "U.S. Bureau of Economic Analysis"
 FRED_PUBLISHERS: dict[str, str] = {
     "WALCL": BOARD,
     "WTREGEN": BOARD,
+    "WDTGAL": BOARD,
     "WRESBAL": BOARD,
     "IORB": BOARD,
     "DFF": BOARD,
@@ -40,6 +42,8 @@ DDP_RELEASES = {
     "H8": "Assets and Liabilities of Commercial Banks in the United States (H.8)",
 }
 COINGECKO = "Data provided by CoinGecko (https://www.coingecko.com)"
+FISCAL_SERVICE = "U.S. Department of the Treasury, Bureau of the Fiscal Service, Daily Treasury Statement"
+DTS_DATASET_URL = "https://fiscaldata.treasury.gov/datasets/daily-treasury-statement/operating-cash-balance"
 
 
 def series_id(concept: str) -> str:
@@ -61,10 +65,13 @@ def short_credit(series_ids: Iterable[str], coingecko: bool = False) -> list[str
     """Chart-footer credits: FRED series grouped by original source, DDP series by release."""
     by_publisher: dict[str, list[str]] = {}
     by_release: dict[str, list[str]] = {}
+    treasury: list[str] = []
     for sid in dict.fromkeys(series_ids):
         entry = _catalog_entry(sid)
         if entry.source == "fred":
             by_publisher.setdefault(FRED_PUBLISHERS[sid], []).append(sid)
+        elif entry.source == "treasury_dts":
+            treasury.append(sid)
         else:
             by_release.setdefault(entry.dataset, []).append(sid)
     lines = []
@@ -75,6 +82,10 @@ def short_credit(series_ids: Iterable[str], coingecko: bool = False) -> list[str
         lines.append(
             f"Source: Board of Governors of the Federal Reserve System, {DDP_RELEASES[release]}, "
             f"Data Download Program [{', '.join(ids)}]."
+        )
+    if treasury:
+        lines.append(
+            f"Source: {FISCAL_SERVICE}, Operating Cash Balance [{', '.join(treasury)}], Fiscal Data."
         )
     if coingecko:
         lines.append(f"{COINGECKO}.")
@@ -91,6 +102,8 @@ def full_citations(series_ids: Iterable[str]) -> list[str]:
                 f"{FRED_PUBLISHERS[sid]}, {entry.title} [{sid}], {FRED_TAIL}; "
                 f"https://fred.stlouisfed.org/series/{sid}"
             )
+        elif entry.source == "treasury_dts":
+            out.append(f"{FISCAL_SERVICE}, {entry.title} [{sid}], Fiscal Data; {DTS_DATASET_URL}")
         else:
             out.append(
                 f"Board of Governors of the Federal Reserve System, {DDP_RELEASES[entry.dataset]}, "

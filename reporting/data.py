@@ -204,7 +204,12 @@ def threshold_mismatches(serving: Serving, t: Thresholds) -> list[str]:
 
 # --- per-series freshness ------------------------------------------------------------------------
 
-SOURCE_NAMES = {"fred": "FRED", "fed_ddp": "Fed DDP", "coingecko": "CoinGecko"}
+SOURCE_NAMES = {
+    "fred": "FRED",
+    "fed_ddp": "Fed DDP",
+    "treasury_dts": "Treasury DTS",
+    "coingecko": "CoinGecko",
+}
 # How a series_freshness.target_unit is shown: (unit label, factor). Market caps are shown in USD
 # billions, as in the latest-values table.
 UNIT_DISPLAY = {"usd_bn": ("USD bn", 1.0), "pct": ("%", 1.0), "usd": ("USD bn", 1e-9)}
@@ -215,7 +220,7 @@ class Freshness:
     """One row of series_freshness, as the report shows it."""
 
     series: str  # series_id
-    source: str  # FRED | Fed DDP | CoinGecko
+    source: str  # FRED | Fed DDP | Treasury DTS | CoinGecko
     what: str  # title
     cadence: str  # cadence and max staleness, e.g. "weekly, 13 d"
     last_observation: dt.date | None

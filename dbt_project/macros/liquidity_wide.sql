@@ -6,6 +6,10 @@
   Derived measures:
     net_liquidity_bn            = fed_total_assets_bn - tga_bn - on_rrp_bn (WALCL Wednesday level minus
                                   WTREGEN week average minus ON RRP daily)
+    net_liquidity_daily_bn      = fed_total_assets_bn - tga_daily_bn - on_rrp_bn (the TGA term is the
+                                  Daily Treasury Statement's closing balance of the day, concept
+                                  tga_daily; NULL before the DTS history or when it is stale, never
+                                  the weekly value in its place)
     sofr_iorb_spread_bp         = round((sofr_pct - iorb_pct) * 100, 2)
     sofr_effr_spread_bp         = round((sofr_pct - effr_pct) * 100, 2)
     reserves_to_gdp_pct         = round(reserves_bn / gdp_bn * 100, 4)   (GDP is SAAR, always the latest
@@ -23,6 +27,7 @@
 {%- set columns = {
     'fed_total_assets': 'fed_total_assets_bn',
     'tga': 'tga_bn',
+    'tga_daily': 'tga_daily_bn',
     'on_rrp': 'on_rrp_bn',
     'reserves': 'reserves_bn',
     'btfp': 'btfp_bn',
@@ -38,7 +43,7 @@
     observation-date fill would use it up to seven months before anyone knew it. In both views it
     holds from its publication (as-known) until the next quarter is published. -#}
 {%- set always_known = ['gdp'] -%}
-{%- set tracked = ['btfp', 'effr', 'fed_total_assets', 'gdp', 'iorb', 'on_rrp', 'reserves', 'sofr', 'tga'] -%}
+{%- set tracked = ['btfp', 'effr', 'fed_total_assets', 'gdp', 'iorb', 'on_rrp', 'reserves', 'sofr', 'tga', 'tga_daily'] -%}
 with long as (
     select * from {{ ref('int_series_daily') }}
     where concept in ({% for c in columns %}'{{ c }}'{{ ", " if not loop.last }}{% endfor %})
@@ -102,6 +107,9 @@ derived as (
         on_rrp_bn,
         reserves_bn,
         round(fed_total_assets_bn - tga_bn - on_rrp_bn, 6)        as net_liquidity_bn,
+        tga_daily_bn,
+        tga_daily_observation_date,
+        round(fed_total_assets_bn - tga_daily_bn - on_rrp_bn, 6)  as net_liquidity_daily_bn,
         btfp_bn,
         sofr_pct,
         iorb_pct,
@@ -147,6 +155,9 @@ select
     on_rrp_bn,
     reserves_bn,
     net_liquidity_bn,
+    tga_daily_bn,
+    tga_daily_observation_date,
+    net_liquidity_daily_bn,
     btfp_bn,
     sofr_pct,
     iorb_pct,

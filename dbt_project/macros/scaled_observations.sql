@@ -2,11 +2,16 @@
   Staging for the long observation tables (raw.fred_observations, raw.fed_ddp_observations):
   the published value times the catalog's scale gives the target unit (USD billions or percent).
   Scale, units, cadence and bands come from the catalog (joined on source + series_id), never
-  hard-coded, so both sources are normalized by exactly the same expression.
+  hard-coded, so every source is normalized by exactly the same expression.
+  `relation` (with `where`) replaces the raw source table for a source whose raw rows need picking
+  first (the Daily Treasury Statement: which Table I row holds the TGA balance changed over time).
 -#}
-{% macro scaled_observations(source_name, table_name, extra_columns=[]) %}
+{% macro scaled_observations(source_name, table_name=none, extra_columns=[], relation=none, where=none) %}
 with source as (
-    select * from {{ source(source_name, table_name) }}
+    select * from {{ relation if relation is not none else source(source_name, table_name) }}
+    {%- if where %}
+    where {{ where }}
+    {%- endif %}
 ),
 
 catalog as (

@@ -145,6 +145,12 @@ coingecko_global = _raw_asset(
     "raw.coingecko_global",
     "Total crypto market cap: /global snapshot once per run, history from /global/market_cap_chart (pro).",
 )
+treasury_dts_cash_balance = _raw_asset(
+    "treasury_dts_cash_balance",
+    "raw.treasury_dts_cash_balance",
+    "Treasury FiscalData Daily Treasury Statement, Table I (operating cash balance): every row as published, "
+    "all pages, balances in millions USD; the daily TGA closing balance is picked in dbt staging.",
+)
 
 
 @dg.asset(
@@ -178,5 +184,6 @@ RAW_ASSETS = [
     fed_ddp_observations,
     coingecko_market_chart,
     coingecko_global,
+    treasury_dts_cash_balance,
     series_catalog,
 ]

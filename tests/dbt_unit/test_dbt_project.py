@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -110,6 +111,26 @@ def fill_small_raw_layer(path: Path) -> None:
             ('bitcoin', DATE '2025-11-20', 'export', TIMESTAMP '2025-11-20 00:00:00', 91500.0, 1.82e12, 5e10, DATE '2025-11-20', {PROVENANCE}),
             ('ethereum', DATE '2025-11-19', 'export', TIMESTAMP '2025-11-19 00:00:00', 3100.0, 3.7e11, 2e10, DATE '2025-11-19', {PROVENANCE})"""
         )
+        # DTS Table I, 2025-11-17..21 (real TGA closes; published the next business day)
+        closes = {"2025-11-17": 924961.0, "2025-11-18": 928422.0, "2025-11-19": 900832.0,
+                  "2025-11-20": 909575.0, "2025-11-21": 892074.0}  # fmt: skip
+        opening = 959113.0
+        for day, close in closes.items():
+            known = next_day(dt.date.fromisoformat(day))
+            for line, (account, amount) in enumerate(
+                [
+                    ("Treasury General Account (TGA) Opening Balance", opening),
+                    ("Total TGA Deposits (Table II)", 50000.0),
+                    ("Treasury General Account (TGA) Closing Balance", close),
+                ],
+                start=1,
+            ):
+                con.execute(
+                    "INSERT INTO raw.treasury_dts_cash_balance VALUES (CAST(? AS DATE), ?, NULL, ?, "
+                    f"NULL, NULL, 'I', 'Cash Balance Details', ?, CAST(? AS DATE), {PROVENANCE})",
+                    [day, account, amount, line, str(known)],
+                )
+            opening = close
         con.execute(
             f"""INSERT INTO raw.coingecko_global VALUES
             ('global_snapshot', TIMESTAMP '2025-11-19 18:00:00', DATE '2025-11-19', 3.30e12, NULL, DATE '2025-11-19', {PROVENANCE}),
@@ -159,6 +180,33 @@ def test_net_liquidity_spreads_and_ratios_by_hand(built: Path) -> None:
     assert row[8] == "qt2_slow"
     assert row[9] is None  # nothing too old yet
     assert row[10] == "bank_assets,btfp"  # no H.8 / BTFP rows in this raw layer at all
+
+
+def test_daily_net_liquidity_uses_the_dts_close_and_waits_for_its_release(built: Path) -> None:
+    rows = {
+        r[0]: r[1:]
+        for r in query(
+            built,
+            """SELECT date, tga_daily_bn, net_liquidity_daily_bn, tga_daily_known_bn, net_liquidity_daily_known_bn,
+                      tga_bn, coalesce(stale_inputs, ''), coalesce(missing_inputs, '')
+               FROM marts.liquidity_daily WHERE date BETWEEN '2025-11-14' AND '2025-11-26'""",
+        )
+    }
+    wed = rows[dt.date(2025, 11, 19)]
+    assert wed[0] == 900.832  # the Closing Balance row's open_today_bal, in billions
+    assert wed[1] == pytest.approx(6555.283 - 900.832 - 1.129, abs=1e-9)
+    # as known at the end of Wednesday: Tuesday's close (published Wednesday), last week's WALCL
+    assert wed[2] == 928.422
+    assert wed[3] == pytest.approx(6580.462 - 928.422 - 1.129, abs=1e-9)
+    assert rows[dt.date(2025, 11, 23)][0] == 892.074  # Sunday carries Friday's close
+    assert rows[dt.date(2025, 11, 24)][2] == 892.074  # Friday's DTS is known from Monday
+    # before the first DTS row: NULL and listed as missing, never the weekly WTREGEN
+    before = rows[dt.date(2025, 11, 14)]
+    assert before[0] is None and before[1] is None and before[4] == 940.0 + 15.826
+    assert "tga_daily" in before[6].split(",")
+    # 5 days after the last close (2025-11-21): stale, NULL, listed
+    late = rows[dt.date(2025, 11, 26)]
+    assert late[0] is None and late[1] is None and "tga_daily" in late[5].split(",")
 
 
 def test_as_known_values_wait_for_the_release(built: Path) -> None:
@@ -212,3 +260,43 @@ def test_unit_drift_fails_the_catalog_band_test(tmp_path: Path) -> None:
     result = run_dbt(tmp_path, "build", "--select", "stg_catalog__series", "stg_fred__observations")
     assert result.returncode != 0
     assert "within_catalog_band_stg_fred__observations_value" in result.stdout
+
+
+def test_net_liquidity_definition_var_selects_what_crypto_lags(built: Path, tmp_path: Path) -> None:
+    """Default weekly: crypto_vs_liquidity carries the WTREGEN definition; with the var set to daily it
+    carries the DTS one (as known); any other value stops the build with a message."""
+    weekly = query(
+        built,
+        "SELECT net_liquidity_bn, net_liquidity_definition FROM marts.crypto_vs_liquidity WHERE date = '2025-11-20'",
+    )
+    assert weekly == [(pytest.approx(6555.283 - 941.926 - 5.0), "weekly")]
+    shutil.copy(built, tmp_path / "warehouse.duckdb")
+    result = run_dbt(
+        tmp_path,
+        "run",
+        "--select",
+        "crypto_vs_liquidity",
+        "liquidity_lag_scan",
+        "--vars",
+        "{net_liquidity_definition: daily}",
+    )
+    assert result.returncode == 0, result.stdout[-3000:]
+    daily = query(
+        tmp_path / "warehouse.duckdb",
+        "SELECT c.net_liquidity_bn, c.net_liquidity_definition, l.net_liquidity_daily_known_bn "
+        "FROM marts.crypto_vs_liquidity c JOIN marts.liquidity_daily l USING (date) WHERE date = '2025-11-20'",
+    )
+    # as known at the end of Thursday 2025-11-20: that week's WALCL, Wednesday's DTS close, Thursday's ON RRP
+    assert daily == [
+        (pytest.approx(6555.283 - 900.832 - 5.0), "daily", pytest.approx(6555.283 - 900.832 - 5.0))
+    ]
+    bad = run_dbt(
+        tmp_path,
+        "compile",
+        "--select",
+        "crypto_vs_liquidity",
+        "--vars",
+        "{net_liquidity_definition: monthly}",
+    )
+    assert bad.returncode != 0
+    assert "var net_liquidity_definition must be 'weekly' or 'daily', not 'monthly'" in bad.stdout

@@ -9,6 +9,7 @@ dbt_project/dbt_project.yml and the marts' schema file.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from pathlib import Path
@@ -19,6 +20,7 @@ import sqlalchemy as sa
 import yaml
 
 from ingest.settings import DBT_PROJECT_DIR, PROJECT_ROOT
+from tests.pipeline_support import REPLAY_ROOT
 
 pytestmark = pytest.mark.integration
 SECTION = "## Connecting a BI tool"
@@ -83,21 +85,27 @@ def direct(serving: Path, sql: str, params: list | None = None):
         con.close()
 
 
+def query_number(n: int) -> str:
+    matches = [q for q in blocks("sql") if q.startswith(f"-- {n}. ")]
+    assert len(matches) == 1, f"expected one documented query numbered {n}"
+    return matches[0]
+
+
 def query_about(table: str) -> str:
     matches = [q for q in blocks("sql") if re.search(rf"\bFROM {table}\b", q)]
     assert len(matches) == 1, f"expected one documented query on {table}"
     return matches[0]
 
 
-def test_section_documents_three_queries_and_a_read_only_url(serving):
-    assert len(blocks("sql")) == 3
+def test_section_documents_four_queries_and_a_read_only_url(serving):
+    assert len(blocks("sql")) == 4
     url = documented_url(serving)
     assert url.startswith("duckdb:////") and url.endswith("?access_mode=read_only")
     assert "duckdb -readonly" in section()
 
 
 def test_net_liquidity_and_spreads_last_90_days(engine, serving):
-    columns, rows = run(engine, query_about("liquidity_daily"))
+    columns, rows = run(engine, query_number(1))
     assert columns == [
         "date",
         "net_liquidity_bn",
@@ -171,6 +179,42 @@ def test_best_leads_per_asset_and_period(engine, serving):
         assert 0 <= lead_levels <= max_lead and 0 <= lead_changes <= max_lead
         assert -1 <= corr_levels <= 1 and -1 <= corr_changes <= 1
         assert first < last
+
+
+def test_daily_net_liquidity_beside_the_weekly_one(engine, serving):
+    columns, rows = run(engine, query_number(4))
+    assert columns == [
+        "date",
+        "net_liquidity_daily_bn",
+        "net_liquidity_bn",
+        "tga_daily_bn",
+        "tga_bn",
+        "tga_daily_observation_date",
+        "net_liquidity_daily_known_bn",
+    ]
+    newest = direct(serving, "SELECT max(date) FROM liquidity_daily")[0][0]
+    assert [r[0] for r in rows] == [newest - dt.timedelta(days=n) for n in range(29, -1, -1)]
+    # The TGA close of each DTS record date, read from the snapshot's JSON (the 'Closing Balance'
+    # row's open_today_bal since 2022-04-18), in millions.
+    body = json.loads(
+        (REPLAY_ROOT / "2026-01-31" / "treasury" / "dts" / "operating_cash_balance.json").read_bytes()
+    )
+    closes = {
+        r["record_date"]: float(r["open_today_bal"])
+        for r in body["data"]
+        if r["account_type"] == "Treasury General Account (TGA) Closing Balance"
+    }
+    for day, net_daily, net_weekly, tga_daily, tga_weekly, record_date, known in rows:
+        assets, rrp = direct(
+            serving, "SELECT fed_total_assets_bn, on_rrp_bn FROM liquidity_daily WHERE date = ?", [day]
+        )[0]
+        assert record_date <= day and (day - record_date).days <= 4  # carried over weekends and holidays
+        assert tga_daily == pytest.approx(closes[record_date.isoformat()] / 1000, abs=1e-9)
+        assert net_daily == pytest.approx(assets - tga_daily - rrp, abs=1e-6)
+        assert net_weekly == pytest.approx(assets - tga_weekly - rrp, abs=1e-6)
+        assert known is not None and 0 < known < assets
+    # the two definitions differ by exactly the TGA difference, tens of billions within a week
+    assert any(abs(r[1] - r[2]) > 10 for r in rows)
 
 
 def test_documented_url_refuses_writes(engine, serving):

@@ -142,9 +142,24 @@ def _ddp_week_average_plus_one(root: Path):
     edit_line(path, "2022-06-01,", bump)
 
 
+def _dts_wednesday_plus_one(root: Path):
+    """The DTS TGA close of Wednesday 2025-11-12 one million higher than the H.4.1's WDTGAL."""
+    path = root / "treasury/dts/operating_cash_balance.json"
+    row = (
+        b'"record_date":"2025-11-12","account_type":"Treasury General Account (TGA) Closing Balance",'
+        b'"close_today_bal":"null","open_today_bal":"'
+    )
+    body = path.read_bytes()
+    assert body.count(row) == 1
+    head, tail = body.split(row)
+    value, rest = tail.split(b'"', 1)
+    path.write_bytes(head + row + str(int(value) + 1).encode() + b'"' + rest)
+
+
 @pytest.mark.parametrize(
     ("corrupt", "failing_check"),
     [
+        (_dts_wednesday_plus_one, "dts_reconciliation_with_h41"),
         (_walcl_div_1000, "unit_drift"),
         (_deleted_wednesday, "continuity"),
         (_ddp_week_average_plus_one, "reconciliation_with_fred"),
@@ -158,7 +173,7 @@ def test_make_run_fails_and_serving_is_unchanged(
     from orchestration import cli
 
     data_dir = tmp_path / "data"
-    if corrupt in ("rename_raw_column", _walcl_div_1000):
+    if corrupt in ("rename_raw_column", _walcl_div_1000, _dts_wednesday_plus_one):
         shutil.copytree(good_run, data_dir)  # the corruption reaches a warehouse with earlier good data
     else:
         # A row missing from a payload never deletes loaded data, and the DDP row lies before the

@@ -137,7 +137,7 @@ def test_every_warehouse_writing_asset_is_in_the_one_writer_pool():
                 pools[key] = assets_def.node_def.pool
     layers = {key.path[0] for key in pools}
     assert {"raw", "staging", "intermediate", "marts", "serving"} <= layers, layers
-    assert len([k for k in pools if k.path[0] == "raw"]) == 5
+    assert len([k for k in pools if k.path[0] == "raw"]) == 6
     # report/liquidity_report only reads serving.duckdb (read-only) and writes report/: not a warehouse writer
     outside = {
         k.to_user_string(): p for k, p in pools.items() if p != WAREHOUSE_POOL and k.path[0] != "report"

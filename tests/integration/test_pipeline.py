@@ -76,6 +76,9 @@ RAW_COMPARISONS = {
     "raw.fred_observations": "SELECT series_id, observation_date, value, known_on FROM raw.fred_observations",
     "raw.fed_ddp_observations": "SELECT series_id, observation_date, value, known_on FROM raw.fed_ddp_observations",
     "raw.coingecko_global": "SELECT origin, snapped_at, total_market_cap_usd, known_on FROM raw.coingecko_global",
+    "raw.treasury_dts_cash_balance": """SELECT observation_date, account_type, close_today_bal,
+        open_today_bal, open_month_bal, open_fiscal_year_bal, src_line_nbr, known_on
+        FROM raw.treasury_dts_cash_balance""",
     # Both origins are kept; the API's 365-day window differs between cuts, so compare what staging
     # uses: one row per coin and day, the API value where present.
     "raw.coingecko_market_chart": """SELECT coin_id, observation_date, arg_min(price_usd, origin = 'export'),
@@ -99,6 +102,7 @@ def test_no_duplicate_keys_after_two_runs(incremental_dir):
         ("raw.fed_ddp_observations", "series_id, observation_date"),
         ("raw.coingecko_market_chart", "coin_id, observation_date, origin"),
         ("raw.coingecko_global", "origin, snapped_at"),
+        ("raw.treasury_dts_cash_balance", "observation_date, account_type"),
     ]:
         dupes = one(
             incremental_dir, f"SELECT count(*) - count(DISTINCT ({key})) FROM {table}", db="warehouse.duckdb"
@@ -112,7 +116,7 @@ def test_incremental_run_requested_a_window_not_full_history(incremental_dir):
     rows = query(
         incremental_dir,
         "SELECT series, rows_in_payload, message FROM raw.load_log WHERE source = 'fred' "
-        "AND status = 'ok' ORDER BY loaded_at DESC, series LIMIT 10",
+        "AND status = 'ok' ORDER BY loaded_at DESC, series LIMIT 11",
         db="warehouse.duckdb",
     )
     windowed = [(s, n) for s, n, message in rows if not message.startswith("history backfill")]
@@ -120,7 +124,7 @@ def test_incremental_run_requested_a_window_not_full_history(incremental_dir):
     # WTREGEN's 2025-11-19 file starts in 2007; TLAACBW027SBOG's (old format) in 2009; DFF's in 2021.
     assert backfilled == {"WTREGEN", "TLAACBW027SBOG", "DFF"}
     # From 2025-11-19 minus 35 days to 2026-01-31 is 108 days: far below the full history (WALCL alone 1195 rows).
-    assert len(windowed) == 7 and all(n <= 110 for _, n in windowed), windowed
+    assert len(windowed) == 8 and all(n <= 110 for _, n in windowed), windowed
 
 
 # --- marts: incremental equals fresh ------------------------------------------------------------

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -111,6 +112,7 @@ def test_run_leaves_an_index_that_shows_every_chart(fresh_dir):
         "reserve_ratios.png",
         "funding_spreads.png",
         "on_rrp_tga.png",
+        "daily_net_liquidity.png",
     } <= set(pngs), pngs
     assert "lag_scan.png" in pngs
     for name in pngs:
@@ -342,6 +344,38 @@ def test_net_liquidity_line_is_the_marts_lagged_series(fresh_dir):
     assert f"shifted {serving.lag_days} days" in chart.title
     assert serving.lag_days == sql(fresh_dir, "SELECT DISTINCT lag_days FROM crypto_vs_liquidity")[0][0]
     chart.figure.clear()
+
+
+def test_daily_net_liquidity_chart_plots_the_marts_daily_and_weekly_series(fresh_dir):
+    """Four lines over the last 365 days: net liquidity with the weekly and with the daily TGA, and the
+    two TGA series; each point is the mart's own value (NULL days are gaps, never filled)."""
+    from reporting import charts
+
+    serving = load_serving(fresh_dir / "serving.duckdb")
+    chart = charts.daily_net_liquidity(serving)
+    top, bottom = chart.figure.axes[:2]
+    columns = ["net_liquidity_bn", "net_liquidity_daily_bn", "tga_bn", "tga_daily_bn"]
+    lines = [*top.get_lines(), *bottom.get_lines()]
+    window = serving.daily[serving.daily["date"] >= serving.daily["date"].max() - dt.timedelta(days=365)]
+    assert len(window) == 366
+    for line, column in zip(lines, columns, strict=True):
+        plotted = list(line.get_ydata())
+        assert len(plotted) == len(window)
+        for got, want in zip(plotted, window[column], strict=True):
+            assert (pd.isna(got) and pd.isna(want)) or got == pytest.approx(want, abs=1e-9), column
+    assert chart.series == ["WALCL", "WTREGEN", "DTS_TGA_CLOSE", "RRPONTSYD"]
+    assert any("Daily Treasury Statement, Operating Cash Balance [DTS_TGA_CLOSE]" in c for c in chart.credits)
+    page = (fresh_dir / "report" / "index.html").read_text(encoding="utf-8")
+    assert 'id="chart-daily_net_liquidity"' in page
+    chart.figure.clear()
+
+
+def test_freshness_table_lists_the_dts(fresh_dir):
+    page = parse(fresh_dir / "report" / "index.html")
+    cells = page.rows["DTS_TGA_CLOSE"]
+    assert cells[1] == "Treasury DTS"
+    assert cells[4:6] == ["2026-01-29", "2026-01-30"]  # record date, and its release the next business day
+    assert cells[9] == "current"
 
 
 def test_stale_inputs_are_noted_on_their_charts(fresh_dir):

@@ -25,7 +25,7 @@ import pytest
 from werkzeug import Request as WRequest
 from werkzeug import Response as WResponse
 
-from ingest import coingecko, fed_ddp, fred, load, settings, warehouse
+from ingest import coingecko, fed_ddp, fred, load, settings, treasury_dts, warehouse
 from ingest.transport import HostRateLimiter, LiveTransport, RedactingFilter
 
 
@@ -155,6 +155,7 @@ DDP = "/datadownload/Output.aspx"
 CG = "/api/v3"
 CG_PRO = "/pro/api/v3"
 EXPORT = "/price_charts/export/{coin}/usd.csv"
+DTS = "/services/api/fiscal_service/v1/accounting/dts/operating_cash_balance"
 TODAY = dt.date(2026, 1, 31)
 
 
@@ -280,6 +281,7 @@ def point_sources_at(mp: pytest.MonkeyPatch, base_url: str) -> None:
     mp.setattr(coingecko, "DEMO_ROOT", base_url + CG)
     mp.setattr(coingecko, "PRO_ROOT", base_url + CG_PRO)
     mp.setattr(coingecko, "EXPORT_URL", base_url + EXPORT)
+    mp.setattr(treasury_dts, "URL", base_url + DTS)
 
 
 def run_cli(

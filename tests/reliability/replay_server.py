@@ -13,6 +13,7 @@ What it answers, from a snapshot folder laid out like `../shared/data/replay/<cu
 | `/price_charts/export/<id>/usd.csv` | `coingecko/export/<id>-usd-max.csv` | the file as recorded |
 | `{/api/v3,/pro/api/v3}/global` | `coingecko/global/global.json` | the file as recorded |
 | `/pro/api/v3/global/market_cap_chart?vs_currency=usd&days=N` | `coingecko/global/market_cap_chart.json` | like market_chart; paid endpoint (401 on the demo root) |
+| `/services/api/fiscal_service/v1/accounting/dts/operating_cash_balance?fields=&filter=&sort=&format=json&page[size]=&page[number]=` | `treasury/dts/operating_cash_balance.json` | FiscalData's filter (lt, lte, gt, gte, eq, in), sort, fields and paging applied to the snapshot's rows, with `meta` counts (`ingest.treasury_dts.serve`) |
 
 The server's clock is the snapshot's cut date at 00:00 UTC (the folder name): `days=365` on the
 2026-01-31 snapshot returns 2025-01-31..2026-01-31, the 366 daily points the snapshot recorded.
@@ -50,10 +51,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pytest_httpserver import HTTPServer
-from reliability_support import CG, CG_PRO, DDP, EXPORT, FRED_OBS, FRED_SERIES, FREDGRAPH
+from reliability_support import CG, CG_PRO, DDP, DTS, EXPORT, FRED_OBS, FRED_SERIES, FREDGRAPH
 from werkzeug import Request, Response
 
-from ingest import catalog, fed_ddp
+from ingest import catalog, fed_ddp, treasury_dts
 
 MAX_HANG = 10.0
 HTML_ERROR_PAGE = (
@@ -88,6 +89,7 @@ KINDS = (
     "export",
     "global",
     "market_cap_chart",
+    "dts",
 )
 
 
@@ -325,6 +327,8 @@ class ReplayServer:
             return "fred_obs", args.get("series_id")
         if path == DDP:
             return "ddp", args.get("rel")
+        if path == DTS:
+            return "dts", None
         for root in (CG, CG_PRO):
             if path.startswith(root + "/coins/") and path.endswith("/market_chart"):
                 return "market_chart", path[len(root + "/coins/") : -len("/market_chart")]
@@ -467,6 +471,21 @@ class ReplayServer:
         if body.endswith(b"\r\n"):
             out += b"\r\n"
         return Response(out, 200, content_type="text/csv")
+
+    # --- Treasury FiscalData -----------------------------------------------------------------------
+    def _dts(self, request: Request, _ident) -> Response:
+        body = self._file(treasury_dts.REPLAY_PATH)
+        if body is None:
+            return _json({"error": "Not Found", "message": "dataset not found"}, 404)
+        if request.args.get("format", "json") != "json":
+            return _json(
+                {"error": "Invalid Query Param", "message": "this server answers format=json only"}, 400
+            )
+        try:
+            answer = treasury_dts.serve(body, dict(request.args))
+        except ValueError as exc:  # the error shape is modelled on FiscalData's, not recorded from it
+            return _json({"error": "Invalid Query Param", "message": str(exc)}, 400)
+        return Response(answer, 200, content_type="application/json")
 
     # --- CoinGecko --------------------------------------------------------------------------------
     def _coingecko_error(self, request: Request, paid: bool = False) -> Response | None:

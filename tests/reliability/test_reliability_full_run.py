@@ -40,6 +40,7 @@ from reliability_support import (
 )
 from replay_server import (
     ReplayServer,
+    Step,
     drop,
     hang,
     html_page,
@@ -65,6 +66,7 @@ RAW_OBSERVATIONS = (
     "raw.fed_ddp_observations",
     "raw.coingecko_market_chart",
     "raw.coingecko_global",
+    "raw.treasury_dts_cash_balance",
 )
 
 
@@ -128,6 +130,7 @@ TRANSIENT = [
     ("ddp", "H8", (hang(TIMEOUT + 1.5),), f"no answer within the {TIMEOUT:g}s timeout"),
     ("market_chart", "bitcoin", (status(503), drop()), "503, then a connection dropped unanswered"),
     ("market_cap_chart", None, (truncated(1000),), "body cut short of its Content-Length"),
+    ("dts", None, (status(503), drop()), "503, then a connection dropped unanswered"),
 ]
 
 
@@ -196,7 +199,16 @@ def test_live_run_from_the_server_equals_a_replay_run(replay_run, live_run, scen
     assert "HTTP 404" in skipped[("coingecko", "global")]
     # Live mode really was live: FRED through its API, CoinGecko's pro root, the server's clock.
     kinds = {h.kind for h in live_run.hits}
-    assert {"fred_series", "fred_obs", "ddp", "market_chart", "export", "market_cap_chart", "global"} <= kinds
+    assert {
+        "fred_series",
+        "fred_obs",
+        "ddp",
+        "market_chart",
+        "export",
+        "market_cap_chart",
+        "global",
+        "dts",
+    } <= kinds
     assert "fredgraph" not in kinds
     # The per-host rate limiter is production's; 127.0.0.1 has no interval, so tests need no override.
     assert live_run.transports and all(isinstance(t, LiveTransport) for t in live_run.transports)
@@ -237,6 +249,7 @@ def test_transient_faults_on_every_source_are_retried_and_the_run_succeeds(fault
         "fed_ddp H41: HTTP 503, retry 3/",
         f"fed_ddp H8: no response within {TIMEOUT:g}s (timeout), retry 1/",
         "coingecko bitcoin: HTTP 503, retry 1/",
+        "treasury_dts operating_cash_balance page 1: HTTP 503, retry 1/",
         "coingecko bitcoin: connection reset or truncated response, retry 2/",
         "coingecko global_market_cap_chart: response body truncated",
     ):
@@ -323,6 +336,21 @@ BAD_PAYLOADS = {
         [("ddp", "H41", html_page())],
         "fed_ddp H41: received an HTML page instead of data",
     ),
+    "DTS HTML error page with status 200": (
+        {},
+        [("dts", None, html_page())],
+        "treasury_dts operating_cash_balance page 1: received an HTML page instead of data",
+    ),
+    "DTS JSON truncated": (
+        {},
+        [("dts", None, transformed(lambda body: body[: len(body) // 2]))],
+        "treasury_dts operating_cash_balance page 1: body is not valid JSON (truncated?)",
+    ),
+    "DTS meta total-pages disagrees with the rows served": (
+        {},
+        [("dts", None, transformed(lambda body: body.replace(b'"total-pages":1', b'"total-pages":2')))],
+        'treasury_dts operating_cash_balance page 1: meta["total-pages"] is 2 but',
+    ),
 }
 
 
@@ -372,6 +400,40 @@ def test_a_bad_payload_stops_the_run_before_publication(srv, live_run, tmp_path,
         "run stops before publication (exit 1); serving.duckdb unchanged; warehouse keeps earlier data",
         f"exit {run.code}; '{reason}' reported; serving sha256 unchanged; {warehouse_note}",
         name=f"full run, bad payload: {case}",
+    )
+
+
+def _without_rows(body: bytes) -> bytes:
+    """The page as served, its rows gone (meta keeps the totals, as a server losing a page would)."""
+    payload = json.loads(body)
+    payload["data"], payload["meta"]["count"] = [], 0
+    return json.dumps(payload).encode()
+
+
+def test_a_dts_page_missing_from_the_middle_stops_the_run(
+    srv, live_run, tmp_path, capfd, monkeypatch, scenario
+):
+    """With 40-row pages the incremental window (look-back 35 days) takes 3 pages; page 2 comes back
+    empty: the run exits 1 naming the page, nothing of the answer is loaded, serving is unchanged."""
+    from ingest import treasury_dts
+
+    monkeypatch.setattr(treasury_dts, "PAGE_SIZE", 40)
+    before_raw = raw_state(live_run.data_dir)
+    before_serving = sha256_file(live_run.data_dir / "serving.duckdb")
+    srv.fault("dts", None, Step(), transformed(_without_rows))  # page 1 as served, page 2 emptied
+    run = scenario_run(srv, live_run, tmp_path, {})
+    out = "".join(capfd.readouterr())
+    assert run.code == 1
+    assert "treasury_dts operating_cash_balance page 2: page 2 of 3 has 0 rows, expected 40" in out, out[
+        -3000:
+    ]
+    assert [h.args["page[number]"] for h in srv.hits_for("dts")][:2] == ["1", "2"]
+    assert sha256_file(run.data_dir / "serving.duckdb") == before_serving
+    assert raw_state(run.data_dir) == before_raw
+    scenario(
+        "run stops before publication (exit 1) naming the page; nothing of the answer loaded",
+        f"exit {run.code}; 'page 2 of 3 has 0 rows' reported; serving sha256 unchanged; raw tables unchanged",
+        name="full run, bad payload: DTS page missing from the middle",
     )
 
 
@@ -499,7 +561,9 @@ def test_sentinel_keys_leave_no_trace_in_a_full_live_run(live_run, faulty_rerun,
         urllib3 = [r for r in run.records if r.startswith("urllib3")]
         assert any("api_key=***" in r for r in urllib3), "urllib3 DEBUG request lines were captured"
         assert_no_secret_in_texts(run.records)
-        assert "serving__serving_duckdb - published" in run.output, "Dagster's console log was captured"
+        assert "serving__serving_duckdb - publish gate: passed" in run.output, (
+            "Dagster's console log was captured"
+        )
         assert_no_secret_in_texts([run.output])
         # Dagster: every event (messages, metadata, error records) and every file of the instance
         events = dagster_event_texts(run.dagster_home)
@@ -650,6 +714,7 @@ def test_preflight_hosts_come_from_the_configured_source_urls(clean_env):
     assert cli.source_endpoints(settings.api_keys()) == [
         ("fred.stlouisfed.org", 443),
         ("www.federalreserve.gov", 443),
+        ("api.fiscaldata.treasury.gov", 443),
         ("api.coingecko.com", 443),
         ("www.coingecko.com", 443),
     ]
@@ -657,6 +722,7 @@ def test_preflight_hosts_come_from_the_configured_source_urls(clean_env):
     assert [h for h, _ in cli.source_endpoints(keyed)] == [
         "api.stlouisfed.org",
         "www.federalreserve.gov",
+        "api.fiscaldata.treasury.gov",
         "pro-api.coingecko.com",
         "www.coingecko.com",
     ]

@@ -25,12 +25,19 @@ KEYS = {
     "raw.fed_ddp_observations": ("series_id", "observation_date"),
     "raw.coingecko_market_chart": ("coin_id", "observation_date", "origin"),
     "raw.coingecko_global": ("origin", "snapped_at"),
+    "raw.treasury_dts_cash_balance": ("observation_date", "account_type"),
 }
 VALUES = {
     "raw.fred_observations": ("value",),
     "raw.fed_ddp_observations": ("value",),
     "raw.coingecko_market_chart": ("price_usd", "market_cap_usd", "total_volume_usd"),
     "raw.coingecko_global": ("total_market_cap_usd",),
+    "raw.treasury_dts_cash_balance": (
+        "close_today_bal",
+        "open_today_bal",
+        "open_month_bal",
+        "open_fiscal_year_bal",
+    ),
 }
 # Which key column identifies "one series" for watermarks (the look-back window is per series).
 SERIES_COLUMN = {
@@ -38,6 +45,8 @@ SERIES_COLUMN = {
     "raw.fed_ddp_observations": "series_id",
     "raw.coingecko_market_chart": "coin_id",
     "raw.coingecko_global": "origin",
+    # one watermark for the whole DTS table; per account type every mark is at or after it
+    "raw.treasury_dts_cash_balance": "account_type",
 }
 
 
@@ -161,6 +170,7 @@ def test_incremental_agrees_with_a_fresh_load(loads):
     # first observation (the 2025-11-19 WTREGEN download starts in 2007, the 2026-01-31 one in 2002).
     assert incremental["raw.fed_ddp_observations"] == fresh["raw.fed_ddp_observations"]
     assert incremental["raw.coingecko_global"] == fresh["raw.coingecko_global"]
+    assert incremental["raw.treasury_dts_cash_balance"] == fresh["raw.treasury_dts_cash_balance"]
     missing = fresh["raw.fred_observations"].keys() - incremental["raw.fred_observations"].keys()
     assert incremental["raw.fred_observations"].keys() <= fresh["raw.fred_observations"].keys()
     first_start = {}
@@ -181,8 +191,10 @@ def test_second_snapshot_brings_the_documented_new_observations(loads):
     second = loads["inc_second"]
     assert second[("fred", "GDP")].inserted == 1
     assert loads["inc_tables"]["raw.fred_observations"][("GDP", dt.date(2025, 7, 1))]
-    for series_id in ("WALCL", "WRESBAL", "WTREGEN", "SOFR", "RRPONTSYD", "IORB", "EFFR"):
+    for series_id in ("WALCL", "WRESBAL", "WTREGEN", "WDTGAL", "SOFR", "RRPONTSYD", "IORB", "EFFR"):
         assert second[("fred", series_id)].inserted > 0, series_id
+    # DTS record dates 2025-11-19..2026-01-29, four Table I rows each
+    assert second[("treasury_dts", "operating_cash_balance")].inserted == 4 * 48
     for key in (
         ("fed_ddp", "H41"),
         ("fed_ddp", "H8"),

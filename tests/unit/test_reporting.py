@@ -108,6 +108,16 @@ def test_credits_follow_fred_citation_form_and_group_by_source():
     assert walcl.endswith(
         "[WALCL], retrieved from FRED, Federal Reserve Bank of St. Louis; https://fred.stlouisfed.org/series/WALCL"
     )
+    (dts,) = credits.short_credit(["DTS_TGA_CLOSE"])
+    assert dts == (
+        "Source: U.S. Department of the Treasury, Bureau of the Fiscal Service, Daily Treasury Statement, "
+        "Operating Cash Balance [DTS_TGA_CLOSE], Fiscal Data."
+    )
+    (dts_citation,) = credits.full_citations(["DTS_TGA_CLOSE"])
+    assert dts_citation.endswith(
+        "[DTS_TGA_CLOSE], Fiscal Data; https://fiscaldata.treasury.gov/datasets/daily-treasury-statement/"
+        "operating-cash-balance"
+    )
     assert credits.series_id("fed_total_assets") == "WALCL"
     with pytest.raises(KeyError):
         credits.series_id("no_such_concept")

@@ -7,6 +7,8 @@ with data_end as (
         union all
         select max(observation_date) from {{ ref('stg_fed_ddp__observations') }}
         union all
+        select max(observation_date) from {{ ref('stg_treasury_dts__observations') }}
+        union all
         select max(observation_date) from {{ ref('stg_coingecko__market_chart') }}
         union all
         select max(observation_date) from {{ ref('stg_coingecko__global') }}

@@ -1,4 +1,4 @@
--- Every catalogued observation (FRED and Fed DDP) in one long table, target units.
+-- Every catalogued observation (FRED, Fed DDP, Treasury DTS) in one long table, target units.
 select
     source, concept, series_id, observation_date, value, target_unit, cadence, dating,
     known_on, max_stale_days
@@ -8,3 +8,8 @@ select
     source, concept, series_id, observation_date, value, target_unit, cadence, dating,
     known_on, max_stale_days
 from {{ ref('stg_fed_ddp__observations') }}
+union all
+select
+    source, concept, series_id, observation_date, value, target_unit, cadence, dating,
+    known_on, max_stale_days
+from {{ ref('stg_treasury_dts__observations') }}

@@ -1,6 +1,6 @@
 {#-
   One row per UTC day with crypto data. net_liquidity_bn is the release-aware value known at the
-  end of that day (known_on <= day); net_liquidity_lagged_bn is the same as-known series
+  end of that day (known_on <= day), weekly or daily definition by var('net_liquidity_definition'); net_liquidity_lagged_bn is the same as-known series
   var('lag_days') days earlier. Rolling correlations per asset (btc and eth market cap, total
   market cap) against the lagged net liquidity, over trailing calendar windows (var corr_windows):
     levels  : corr(asset level, lagged net liquidity level)
@@ -17,7 +17,7 @@ with crypto as (
 ),
 
 known as (
-    select date_day, net_liquidity_bn, fed_total_assets_observation_date
+    select date_day, {{ net_liquidity_column() }} as net_liquidity_bn, fed_total_assets_observation_date
     from {{ ref('int_liquidity_daily__known') }}
 ),
 
@@ -80,6 +80,7 @@ select
     total_market_cap_usd,
     net_liquidity_bn,
     net_liquidity_as_of,
+    cast('{{ var("net_liquidity_definition") }}' as varchar) as net_liquidity_definition,
     cast({{ lag_days }} as integer)            as lag_days,
     net_liquidity_lagged_bn
     {%- for asset in assets %}

@@ -1,7 +1,9 @@
 -- One row per calendar day from the first WALCL observation: Fed balance sheet, net liquidity,
 -- money-market spreads, reserve ratios, regime and policy phase. Observation-date view (a value
 -- holds from its own date until the next observation, NULL past the catalog's max staleness),
--- plus the release-aware net liquidity (net_liquidity_known_bn) for comparison.
+-- plus the release-aware net liquidity (net_liquidity_known_bn) for comparison. The daily
+-- definition (tga_daily_bn from the Daily Treasury Statement, net_liquidity_daily_bn) comes in both
+-- views too: observed, and as known (*_known_bn: the DTS for day d is public the next business day).
 with observed as (
     select * from {{ ref('int_liquidity_daily__observed') }}
 ),
@@ -10,7 +12,10 @@ known as (
     select
         date_day,
         net_liquidity_bn                  as net_liquidity_known_bn,
-        fed_total_assets_observation_date as net_liquidity_known_as_of
+        fed_total_assets_observation_date as net_liquidity_known_as_of,
+        tga_daily_bn                      as tga_daily_known_bn,
+        tga_daily_observation_date        as tga_daily_known_as_of,
+        net_liquidity_daily_bn            as net_liquidity_daily_known_bn
     from {{ ref('int_liquidity_daily__known') }}
 ),
 
@@ -26,7 +31,13 @@ policy_events as (
 ),
 
 daily as (
-    select observed.*, known.net_liquidity_known_bn, known.net_liquidity_known_as_of
+    select
+        observed.*,
+        known.net_liquidity_known_bn,
+        known.net_liquidity_known_as_of,
+        known.tga_daily_known_bn,
+        known.tga_daily_known_as_of,
+        known.net_liquidity_daily_known_bn
     from observed
     left join known using (date_day)
     where observed.date_day >= (select first_date from first_walcl)
@@ -84,6 +95,12 @@ select
     fed_total_assets_observation_date,
     net_liquidity_known_bn,
     net_liquidity_known_as_of,
+    tga_daily_bn,
+    tga_daily_observation_date,
+    net_liquidity_daily_bn,
+    tga_daily_known_bn,
+    tga_daily_known_as_of,
+    net_liquidity_daily_known_bn,
     stale_inputs,
     missing_inputs
 from with_changes

@@ -1,5 +1,6 @@
 {#-
-  Correlation of each crypto asset with the as-known net liquidity `lead_days` earlier, for every
+  Correlation of each crypto asset with the as-known net liquidity `lead_days` earlier (weekly or
+  daily definition by var('net_liquidity_definition'), macro net_liquidity_column), for every
   lead from 0 to var('lag_scan_max_days') in steps of var('lag_scan_step_days'), per period
   (var('lag_scan_periods'), applied to the crypto date). Two flavours:
     levels  : corr(asset level on day t, net liquidity on day t - lead)
@@ -13,9 +14,9 @@
 {%- set k = var('corr_change_days') -%}
 {%- set periods = var('lag_scan_periods') -%}
 with known as (
-    select date_day, net_liquidity_bn as nl
+    select date_day, {{ net_liquidity_column() }} as nl
     from {{ ref('int_liquidity_daily__known') }}
-    where net_liquidity_bn > 0
+    where {{ net_liquidity_column() }} > 0
 ),
 
 known_changes as (
