@@ -121,13 +121,27 @@ class LoadContext:
 
 
 def _provenance(
-    frame: pd.DataFrame, responses: list[Response], rule: str, series_id: str | None
+    frame: pd.DataFrame, responses: list[Response], rule: str | None, series_id: str | None
 ) -> pd.DataFrame:
+    """Provenance of every raw row: `known_on` (US-Eastern release date) and `known_at` (release
+    instant, naive UTC) from the release calendar (`calendar.known_at`), fetch time, URL, sha256.
+    `rule` None = a source without a release calendar: it counts as public when fetched.
+    Rule ``snapshot`` (CoinGecko) = public at the row's own `snapped_at`."""
     main = responses[-1]
     frame = frame.copy()
     dates = frame["observation_date"]
-    known = {d: calendar.known_on(rule, d, series_id) for d in dates.unique()}
-    frame["known_on"] = dates.map(known)
+    if rule is None:
+        fetched = main.fetched_at.replace(tzinfo=dt.UTC)
+        frame["known_on"] = fetched.astimezone(calendar.NEW_YORK).date()
+        frame["known_at"] = main.fetched_at
+    elif rule == calendar.SNAPSHOT:
+        # calendar.known_at(SNAPSHOT, t) is t itself: taken column-wise, not one call per row
+        frame["known_on"] = dates
+        frame["known_at"] = frame["snapped_at"]
+    else:
+        days = dates.unique()
+        frame["known_on"] = dates.map({d: calendar.known_on(rule, d, series_id) for d in days})
+        frame["known_at"] = dates.map({d: calendar.known_at(rule, d, series_id) for d in days})
     frame["fetched_at"] = main.fetched_at
     frame["source_url"] = main.url
     frame["payload_sha256"] = main.sha256
@@ -323,7 +337,7 @@ def load_fed_ddp(ctx: LoadContext) -> SourceLoad:
 def _market_chart_rows(
     frame: pd.DataFrame, coin_id: str, origin: str, responses: list[Response]
 ) -> pd.DataFrame:
-    frame = _provenance(frame, responses, "same_day", None)
+    frame = _provenance(frame, responses, calendar.SNAPSHOT, None)
     frame.insert(0, "origin", origin)
     frame.insert(0, "coin_id", coin_id)
     return frame
@@ -486,7 +500,9 @@ def load_coingecko_global(ctx: LoadContext) -> SourceLoad:
             days = "max" if last is None else (ctx.today - last).days + ctx.lookback_days
             start = None if last is None else ctx.window_start(last)
             resp = ctx.transport.fetch(coingecko.market_cap_chart_request(days, ctx.keys.coingecko))
-            frame = _provenance(coingecko.parse_market_cap_chart(resp.body, start), [resp], "same_day", None)
+            frame = _provenance(
+                coingecko.parse_market_cap_chart(resp.body, start), [resp], calendar.SNAPSHOT, None
+            )
             frame.insert(0, "origin", "market_cap_chart")
             return _observation_load(
                 ctx,
@@ -513,7 +529,7 @@ def load_coingecko_global(ctx: LoadContext) -> SourceLoad:
 
     def snapshot() -> SeriesLoad:
         resp = ctx.transport.fetch(coingecko.global_request(ctx.keys.coingecko, ctx.keys.coingecko_plan))
-        frame = _provenance(coingecko.parse_global(resp.body), [resp], "same_day", None)
+        frame = _provenance(coingecko.parse_global(resp.body), [resp], calendar.SNAPSHOT, None)
         frame.insert(0, "origin", "global_snapshot")
         return _observation_load(ctx, warehouse.GLOBAL, "coingecko", "global", frame, [resp])
 

@@ -8,7 +8,9 @@ Schema `raw` in `$LIQUIDITY_DATA_DIR/warehouse.duckdb`:
 - `raw.series_catalog`: the series catalog as loaded by this run;
 - `raw.load_log`: one row per series fetch (rows, inserted, updated, bytes, URL without secrets).
 
-Every observation row carries `known_on` (release calendar), `fetched_at` (first fetch),
+Every observation row carries `known_on` (release date, US Eastern) and `known_at` (release
+instant, a TIMESTAMP in UTC without time zone, like every timestamp here; for CoinGecko rows the
+snapshot instant `snapped_at`) from `ingest/calendar.py`, `fetched_at` (first fetch),
 `updated_at` and `previous_value` (last revision), `source_url` (redacted) and `payload_sha256`.
 
 Writers take an exclusive file lock next to the database before opening it, so two processes
@@ -35,6 +37,7 @@ OBSERVATION_COLUMNS = """
     observation_date DATE      NOT NULL,
     value            DOUBLE    NOT NULL,
     known_on         DATE      NOT NULL,
+    known_at         TIMESTAMP NOT NULL,
     fetched_at       TIMESTAMP NOT NULL,
     updated_at       TIMESTAMP NOT NULL,
     previous_value   DOUBLE,
@@ -62,6 +65,7 @@ CREATE TABLE IF NOT EXISTS raw.coingecko_market_chart (
     market_cap_usd   DOUBLE,
     total_volume_usd DOUBLE,
     known_on         DATE      NOT NULL,
+    known_at         TIMESTAMP NOT NULL,
     fetched_at       TIMESTAMP NOT NULL,
     updated_at       TIMESTAMP NOT NULL,
     previous_value   DOUBLE,
@@ -76,6 +80,7 @@ CREATE TABLE IF NOT EXISTS raw.coingecko_global (
     total_market_cap_usd DOUBLE    NOT NULL,
     total_volume_usd     DOUBLE,
     known_on             DATE      NOT NULL,
+    known_at             TIMESTAMP NOT NULL,
     fetched_at           TIMESTAMP NOT NULL,
     updated_at           TIMESTAMP NOT NULL,
     previous_value       DOUBLE,
@@ -253,7 +258,7 @@ def upsert_per(
             if any(action == "update" for _, action, _ in counts):
                 sets = ", ".join(f"{v} = s.{v}" for v in spec.values)
                 con.execute(
-                    f"UPDATE {spec.name} AS t SET {sets}, known_on = s.known_on, updated_at = s.fetched_at, "
+                    f"UPDATE {spec.name} AS t SET {sets}, known_on = s.known_on, known_at = s.known_at, updated_at = s.fetched_at, "
                     f"previous_value = s._old_value, source_url = s.source_url, payload_sha256 = s.payload_sha256 "
                     f"FROM upsert_stage s WHERE s._action = 'update' AND {key_join}"
                 )

@@ -11,7 +11,7 @@ import filelock
 import pandas as pd
 import pytest
 
-from ingest import warehouse
+from ingest import calendar, warehouse
 
 D = dt.date.fromisoformat
 T0 = dt.datetime(2026, 1, 30, 12, 0)
@@ -25,6 +25,7 @@ def fred_frame(values: dict[str, float], fetched_at: dt.datetime = T0, sha: str 
             "observation_date": [D(d) for d in values],
             "value": list(values.values()),
             "known_on": [D(d) + dt.timedelta(days=1) for d in values],
+            "known_at": [calendar.known_at("h41", D(d)) for d in values],
             "fetched_at": fetched_at,
             "source_url": "https://fred.stlouisfed.org/graph/fredgraph.csv?id=WALCL",
             "payload_sha256": sha,
@@ -121,6 +122,7 @@ def test_market_chart_nullable_values_compare_as_distinct(con):
             "market_cap_usd": [None],
             "total_volume_usd": [1.0],
             "known_on": [D("2026-01-31")],
+            "known_at": [dt.datetime(2026, 1, 31)],
             "fetched_at": T0,
             "source_url": "u",
             "payload_sha256": "c" * 64,
