@@ -111,6 +111,10 @@ def known_at(rule: str, observation: dt.date, series_id: str | None = None) -> d
         if not isinstance(observation, dt.datetime):
             raise ValueError("the snapshot rule needs the snapshot instant, not a date")
         return observation
-    day = known_on(rule, observation, series_id)
+    return release_instant(rule, known_on(rule, observation, series_id))
+
+
+def release_instant(rule: str, day: dt.date) -> dt.datetime:
+    """A release on US-Eastern date `day` under `rule`: its instant, naive UTC."""
     local = dt.datetime.combine(day, RELEASE_TIME_ET[rule], tzinfo=NEW_YORK)
     return local.astimezone(dt.UTC).replace(tzinfo=None)
