@@ -429,22 +429,34 @@ def load_coingecko_market_chart(ctx: LoadContext, coin_ids: list[str] | None = N
     def prepare(coin_id: str) -> _PreparedCoin:
         check_coin_id(coin_id)
         last = ranges.get(coin_id, (None, None))[1]
-        frames, responses = [], []
+        days = coingecko.market_chart_days(last, ctx.today, ctx.lookback_days, ctx.keys.coingecko_plan)
+        start = None if last is None else ctx.window_start(last)
+        # The API first: it is the authority on the coin id, so a coin it does not know fails here,
+        # clearly and before anything of it is fetched from the export or written.
+        try:
+            api, api_responses = coingecko.fetch_market_chart(
+                ctx.transport, coin_id, days, ctx.keys.coingecko, ctx.keys.coingecko_plan, start
+            )
+        except HttpError as exc:
+            if exc.status == 404 or "coin not found" in exc.reason:
+                raise SourceError(
+                    "coingecko",
+                    coin_id,
+                    f"CoinGecko does not know the coin id {coin_id!r} (HTTP {exc.status}: {exc.reason}); "
+                    "fix LIQUIDITY_COINS (CoinGecko ids, e.g. bitcoin, ethereum, solana)",
+                ) from None
+            raise
+        frames = [_market_chart_rows(api, coin_id, "api", api_responses)]
+        responses = []
         if last is None:
             # First run: the website export backfills the full history the demo API cannot serve.
             try:
                 export_resp = ctx.transport.fetch(coingecko.export_request(coin_id))
                 export = coingecko.parse_export_csv(export_resp.body, coin_id)
-                frames.append(_market_chart_rows(export, coin_id, "export", [export_resp]))
+                frames.insert(0, _market_chart_rows(export, coin_id, "export", [export_resp]))
                 responses.append(export_resp)
             except ReplayMissing as exc:
                 ctx.logger.warning("%s; no backfill beyond the API's range", exc)
-        days = coingecko.market_chart_days(last, ctx.today, ctx.lookback_days, ctx.keys.coingecko_plan)
-        start = None if last is None else ctx.window_start(last)
-        api, api_responses = coingecko.fetch_market_chart(
-            ctx.transport, coin_id, days, ctx.keys.coingecko, ctx.keys.coingecko_plan, start
-        )
-        frames.append(_market_chart_rows(api, coin_id, "api", api_responses))
         frame = pd.concat(frames, ignore_index=True)
         kind = "full history: website export + API" if last is None else f"incremental, API last {days} days"
         _log_received(ctx, "coingecko", coin_id, frame, kind)
