@@ -12,10 +12,12 @@
   lagged columns of the crypto marts).
 
   The latest observation date among all rows known by the instant is taken (a running max over
-  known_at), so a late-released old observation never replaces a newer one. Staleness: NULL and
-  'stale' when instant - known_at > max_stale_days days (time since the value's release), 'missing'
-  when nothing was known yet. Same columns as the known_* side of int_series_daily, for the macro
-  liquidity_wide.
+  known_at), so a late-released old observation never replaces a newer one. Staleness is counted
+  exactly as in the daily as-known view, in New York calendar days since the release date: NULL
+  and 'stale' when (New York date of the instant) - known_on > max_stale_days; 'missing' when
+  nothing was known yet. So the value known at an instant is the daily as-known value of that New
+  York day minus the releases still to come that day. Same columns as the known_* side of
+  int_series_daily, for the macro liquidity_wide.
 -#}
 {%- set lag_days = var('lag_days') | int -%}
 {%- set k = var('corr_change_days') | int -%}
@@ -41,7 +43,7 @@ catalog as (
 ),
 
 observations as (
-    select concept, observation_date, value, known_at
+    select concept, observation_date, value, known_on, known_at
     from {{ ref('int_series_observations') }}
     where concept is not null
 ),
@@ -62,7 +64,9 @@ joined as (
         known.value                           as known_last_value,
         known.observation_date                as known_observation_date,
         known.known_at,
-        by_known.observed_at - known.known_at as known_since_release
+        -- New York calendar days since the release date, as in int_series_daily
+        cast(timezone('America/New_York', timezone('UTC', by_known.observed_at)) as date)
+            - known.known_on                  as known_days_since_release
     from by_known
     inner join catalog
         on catalog.concept = by_known.concept
@@ -76,7 +80,7 @@ classified as (
         *,
         case
             when known_observation_date is null then 'missing'
-            when known_since_release > to_days(cast(max_stale_days as integer)) then 'stale'
+            when known_days_since_release > max_stale_days then 'stale'
             else 'fresh'
         end as known_status
     from joined
@@ -90,6 +94,6 @@ select
     known_status,
     known_observation_date,
     known_at,
-    known_since_release,
+    known_days_since_release,
     known_last_value
 from classified
