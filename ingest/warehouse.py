@@ -29,7 +29,7 @@ import filelock
 import pandas as pd
 import pyarrow as pa
 
-from ingest import settings
+from ingest import calendar, settings
 from ingest.catalog import load_catalog
 
 OBSERVATION_COLUMNS = """
@@ -149,10 +149,67 @@ def connect(
     with writer_lock(path, timeout=lock_timeout):
         con = duckdb.connect(str(path))
         try:
+            migrate_known_at(con)
             con.execute(DDL)
             yield con
         finally:
             con.close()
+
+
+def migrate_known_at(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Raw tables written before `known_at` existed get it, in DDL column order (schema_drift
+    compares the order), each in one transaction: observations from their `known_on` at the
+    catalog rule's release time (`calendar.release_instant`; the fetch time for a series no longer
+    in the catalog), CoinGecko rows from their own `snapped_at`. Returns the tables migrated."""
+    have = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'raw'"
+    ).fetchall():
+        have.setdefault(f"raw.{table}", []).append(column)
+    stale = [name for name in TABLES if name in have and "known_at" not in have[name]]
+    rules = {(s.source, s.series_id): s.release_rule for s in load_catalog()}
+    for name in stale:
+        source = "fred" if name == FRED.name else "fed_ddp"
+        old = f"{name}__before_known_at"
+        with transaction(con):
+            con.execute(f"ALTER TABLE {name} RENAME TO {old.split('.')[1]}")
+            con.execute(DDL)  # the table again, with known_at and its key
+            columns = [c for c in _ddl_columns(con, name) if c != "known_at"]
+            known_at, join = "o.snapped_at", ""
+            if "snapped_at" not in have[name]:
+                pairs = con.execute(f"SELECT DISTINCT series_id, known_on FROM {old}").fetchall()
+                instants = pd.DataFrame(
+                    [
+                        (sid, day, calendar.release_instant(rules[(source, sid)], day))
+                        for sid, day in pairs
+                        if (source, sid) in rules
+                    ],
+                    columns=["series_id", "known_on", "known_at"],
+                )
+                con.register("known_instants", instants)
+                known_at = "coalesce(k.known_at, o.fetched_at)"
+                join = "LEFT JOIN known_instants k ON k.series_id = o.series_id AND k.known_on = o.known_on"
+            select = ", ".join(f"o.{c}" for c in columns)
+            con.execute(
+                f"INSERT INTO {name} ({', '.join(columns)}, known_at) "
+                f"SELECT {select}, {known_at} FROM {old} o {join}"
+            )
+            con.execute(f"DROP TABLE {old}")
+        if join:
+            con.unregister("known_instants")
+    return stale
+
+
+def _ddl_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    schema, table = name.split(".")
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [schema, table],
+        ).fetchall()
+    ]
 
 
 def lock_path(path: Path) -> Path:
