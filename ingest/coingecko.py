@@ -1,16 +1,5 @@
 """CoinGecko: `/coins/{id}/market_chart`, `/global`, `/global/market_cap_chart` (pro) and the
-website CSV export for full-history backfill.
-
-Dating, the same for every origin: a row is the daily snapshot CoinGecko takes at 00:00 UTC;
-`snapped_at` is that instant and `observation_date` its UTC date, so the row dated D holds the
-close of UTC day D-1 (taken at 19:00/20:00 New York time on D-1). The `market_chart` API stamps
-the point D 00:00 UTC. The export has two layouts (`EXPORT_LAYOUTS`), told apart by the header:
-- classic, `snapped_at,price,market_cap,total_volume`: `snapped_at` D 00:00 UTC is the snapshot;
-- 2026, `event_date,close_price_usd,market_cap_usd,volume_usd` (downloads from 2026 on): the row
-  labelled `event_date` D is the close of UTC day D, i.e. the snapshot of D+1 00:00 UTC, and the
-  last row is the day in progress with an empty price. Its dates are moved one day forward here
-  and the in-progress row is dropped, so the same snapshot gives the same row in either layout.
-"""
+website CSV export (`snapped_at,price,market_cap,total_volume`) for full-history backfill."""
 
 from __future__ import annotations
 
@@ -36,8 +25,10 @@ PRO_ROOT = "https://pro-api.coingecko.com/api/v3"
 EXPORT_URL = "https://www.coingecko.com/price_charts/export/{coin}/usd.csv"
 DEMO_MAX_DAYS = 365
 EXPORT_HEADER = ["snapped_at", "price", "market_cap", "total_volume"]
-EXPORT_HEADER_2026 = ["event_date", "close_price_usd", "market_cap_usd", "volume_usd"]
 MARKET_CHART_COLUMNS = ["observation_date", "snapped_at", "price_usd", "market_cap_usd", "total_volume_usd"]
+
+# The website export's 2026 layout (see EXPORT_LAYOUTS).
+EXPORT_HEADER_2026 = ["event_date", "close_price_usd", "market_cap_usd", "volume_usd"]
 
 
 def _root_and_headers(api_key: str | None, plan: str) -> tuple[str, dict[str, str]]:
@@ -189,6 +180,15 @@ def parse_market_chart(body: bytes, coin_id: str, start: dt.date | None = None) 
     return window(_zero_to_null(frame, "market_cap_usd"), start, None)
 
 
+# Dating, the same for every origin: a row is the daily snapshot CoinGecko takes at 00:00 UTC;
+# `snapped_at` is that instant and `observation_date` its UTC date, so the row dated D holds the
+# close of UTC day D-1 (taken at 19:00/20:00 New York time on D-1). The `market_chart` API stamps
+# the point D 00:00 UTC. The website export has two layouts, told apart by the header:
+# - classic, `snapped_at,price,market_cap,total_volume`: `snapped_at` D 00:00 UTC is the snapshot;
+# - 2026, `event_date,close_price_usd,market_cap_usd,volume_usd` (downloads from 2026 on): the row
+#   labelled `event_date` D is the close of UTC day D, i.e. the snapshot of D+1 00:00 UTC, and the
+#   last row is the day in progress with an empty price. Its dates are moved one day forward and
+#   the in-progress row is dropped, so the same snapshot gives the same row in either layout.
 @dataclasses.dataclass(frozen=True)
 class ExportLayout:
     """One header of the website export and how its date column maps to the snapshot instant."""
