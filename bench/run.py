@@ -421,9 +421,18 @@ def section_scale(bench: Bench, sizes: list[int]) -> None:
         )
         with duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True) as con:
             rows = con.execute("SELECT count(*) FROM raw.coingecko_market_chart").fetchone()[0]
+            # every coin reaches the marts: the long crypto mart and the lag scan
+            in_marts = con.execute(
+                "SELECT (SELECT count(DISTINCT coin_id) FROM marts.crypto_vs_liquidity_by_coin), "
+                "(SELECT count(*) FROM marts.crypto_vs_liquidity_by_coin), "
+                "(SELECT count(DISTINCT coin_id) FROM marts.liquidity_lag_scan)"
+            ).fetchone()
         out["sizes"][n] = {
             "coins": n + len(synthetic.REAL_COINS),
             "raw_market_chart_rows": rows,
+            "coins_in_by_coin_mart": in_marts[0],
+            "by_coin_mart_rows": in_marts[1],
+            "coins_in_lag_scan": in_marts[2],
             "load": loaded,
             "dbt_build": built,
             "total_s": round(loaded["wall_s"] + built["wall_s"], 3),
@@ -595,7 +604,7 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
                 (
                     f"5. scale {n} coins: load + dbt build",
                     f"{s['total_s']:.1f} s (load {s['load']['wall_s']:.1f} + dbt {s['dbt_build']['wall_s']:.1f}), "
-                    f"{s['peak_rss_mb']:.0f} MB peak",
+                    f"{s['peak_rss_mb']:.0f} MB peak, {s.get('coins_in_by_coin_mart', '?')} coins in the marts",
                     "<= 60 s, < 2 GB" if last else "",
                     _verdict(ok) if last else "-",
                 )

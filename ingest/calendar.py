@@ -1,17 +1,27 @@
-"""Release calendar: when a value dated D became public (its `known_on` date, US Eastern).
+"""Release calendar: when a value dated D became public.
 
-Rules (catalog column `release_rule`):
-- ``h41``: H.4.1 Wednesday data is released Thursday 4:30 pm ET, the next Fed business day.
+Two answers per value: `known_on`, the US-Eastern calendar date of its release (at whose end it is
+public), and `known_at`, the release INSTANT in UTC (`known_on` at the rule's time of day in
+America/New_York, daylight saving time included). Comparing instants is what keeps a 00:00 UTC
+crypto snapshot (19:00/20:00 New York the evening before) from seeing a release of 16:30 ET the
+day after it.
+
+Rules (catalog column `release_rule`), with their time of day (US Eastern, `RELEASE_TIME_ET`):
+- ``h41``: H.4.1 Wednesday data is released Thursday 16:30 ET, the next Fed business day.
 - ``h8``: H.8 data for the week ending Wednesday is released Friday of the following week
-  (4:15 pm ET), i.e. nine days later, moved to the next business day on a holiday.
-- ``next_business_day``: SOFR / EFFR for day T are published the morning of the next business day.
-- ``same_day``: known on the day itself (ON RRP results at 1:15 pm, IORB set in advance, crypto close).
-- ``gdp_advance``: BEA's advance estimate, about 30 days after the quarter ends.
-- ``dts``: the Daily Treasury Statement for business day d is published about 4:00 pm ET on the
+  (16:15 ET), i.e. nine days later, moved to the next business day on a holiday.
+- ``next_business_day``: SOFR / EFFR for day T are published at 08:00 ET the next business day.
+- ``same_day``: known on the day itself, from 13:15 ET (the ON RRP result; IORB is set in advance,
+  so 13:15 is a late, safe bound for it).
+- ``gdp_advance``: BEA's advance estimate, 08:30 ET about 30 days after the quarter ends.
+- ``snapshot``: a market snapshot (CoinGecko) is public at its own instant: `known_at` is the
+  snapshot time itself, `known_on` its UTC date.
+- ``dts``: the Daily Treasury Statement for business day d is published at about 16:00 ET on the
   next business day (after a holiday, the day after it).
 
-Known exceptions to the rules (a delayed release) live in `release_overrides.csv`.
-The Fed's business days are weekdays that are not US federal holidays.
+Known exceptions to the rules (a delayed release) live in `release_overrides.csv`; a delayed
+release keeps its rule's time of day. The Fed's business days are weekdays that are not US federal
+holidays. A source without a calendar uses its fetch time as `known_at` (see ingest/load.py).
 """
 
 from __future__ import annotations
@@ -20,17 +30,20 @@ import csv
 import datetime as dt
 from functools import cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import holidays
 
 OVERRIDES_PATH = Path(__file__).with_name("release_overrides.csv")
 
-# Release time of day, US Eastern, per rule (documentation and released_at).
+NEW_YORK = ZoneInfo("America/New_York")
+
+# Release time of day, US Eastern, per rule: `known_at` is `known_on` at this time.
 RELEASE_TIME_ET = {
     "h41": dt.time(16, 30),
     "h8": dt.time(16, 15),
     "next_business_day": dt.time(8, 0),
-    "same_day": dt.time(17, 0),
+    "same_day": dt.time(13, 15),
     "gdp_advance": dt.time(8, 30),
     "dts": dt.time(16, 0),
 }
@@ -65,8 +78,13 @@ def overrides() -> dict[tuple[str, dt.date], dt.date]:
         }
 
 
+SNAPSHOT = "snapshot"
+
+
 def known_on(rule: str, observation: dt.date, series_id: str | None = None) -> dt.date:
     """The first US-Eastern calendar date at whose end the value is public."""
+    if rule == SNAPSHOT:
+        return observation.date() if isinstance(observation, dt.datetime) else observation
     if series_id is not None:
         override = overrides().get((series_id, observation))
         if override is not None:
@@ -91,6 +109,7 @@ MIN_PUBLICATION_LAG = {
     "h41": dt.timedelta(days=1),
     "h8": dt.timedelta(days=9),
     "dts": dt.timedelta(days=1),
+    SNAPSHOT: dt.timedelta(days=0),
 }
 # `as_of` is a day, not an instant, and recorded copies (the replay snapshots among them) were cut
 # inclusively, with the cut day's own Wednesday or SOFR fixing in them although its release came the
@@ -116,3 +135,20 @@ def latest_public_observation(rule: str, as_of: dt.date) -> dt.date:
 def _add_months(day: dt.date, months: int) -> dt.date:
     month = day.month - 1 + months
     return dt.date(day.year + month // 12, month % 12 + 1, 1)
+
+
+def known_at(rule: str, observation: dt.date, series_id: str | None = None) -> dt.datetime:
+    """The UTC instant (naive, as stored in the warehouse) at which the value became public:
+    `known_on` at the rule's release time in New York, converted with daylight saving time.
+    For ``snapshot`` the observation is the snapshot instant (naive UTC) and is returned as is."""
+    if rule == SNAPSHOT:
+        if not isinstance(observation, dt.datetime):
+            raise ValueError("the snapshot rule needs the snapshot instant, not a date")
+        return observation
+    return release_instant(rule, known_on(rule, observation, series_id))
+
+
+def release_instant(rule: str, day: dt.date) -> dt.datetime:
+    """A release on US-Eastern date `day` under `rule`: its instant, naive UTC."""
+    local = dt.datetime.combine(day, RELEASE_TIME_ET[rule], tzinfo=NEW_YORK)
+    return local.astimezone(dt.UTC).replace(tzinfo=None)

@@ -19,6 +19,7 @@ Refusing means a PayloadError naming the coin: nothing of that coin is written, 
 from __future__ import annotations
 
 import csv
+import dataclasses
 import datetime as dt
 import io
 
@@ -44,6 +45,9 @@ MARKET_CHART_ARRAYS = {
     "total_volumes": "total_volume_usd",
 }
 MARKET_CHART_COLUMNS = ["observation_date", "snapped_at", "price_usd", "market_cap_usd", "total_volume_usd"]
+
+# The website export's 2026 layout (see EXPORT_LAYOUTS).
+EXPORT_HEADER_2026 = ["event_date", "close_price_usd", "market_cap_usd", "volume_usd"]
 
 
 def _root_and_headers(api_key: str | None, plan: str) -> tuple[str, dict[str, str]]:
@@ -227,13 +231,52 @@ def parse_market_chart(body: bytes, coin_id: str, start: dt.date | None = None) 
     return window(_zero_to_null(frame, "market_cap_usd"), start, None)
 
 
+# Dating, the same for every origin: a row is the daily snapshot CoinGecko takes at 00:00 UTC;
+# `snapped_at` is that instant and `observation_date` its UTC date, so the row dated D holds the
+# close of UTC day D-1 (taken at 19:00/20:00 New York time on D-1). The `market_chart` API stamps
+# the point D 00:00 UTC. The website export has two layouts, told apart by the header:
+# - classic, `snapped_at,price,market_cap,total_volume`: `snapped_at` D 00:00 UTC is the snapshot;
+# - 2026, `event_date,close_price_usd,market_cap_usd,volume_usd` (downloads from 2026 on): the row
+#   labelled `event_date` D is the close of UTC day D, i.e. the snapshot of D+1 00:00 UTC, and the
+#   last row is the day in progress with an empty price. Its dates are moved one day forward and
+#   the in-progress row is dropped, so the same snapshot gives the same row in either layout.
+@dataclasses.dataclass(frozen=True)
+class ExportLayout:
+    """One header of the website export and how its date column maps to the snapshot instant."""
+
+    name: str
+    header: tuple[str, ...]
+    shift: dt.timedelta  # added to the labelled date to give the 00:00 UTC snapshot instant
+    drops_in_progress: bool  # last row with an empty price = the day still in progress
+
+
+EXPORT_LAYOUTS = (
+    ExportLayout("classic", tuple(EXPORT_HEADER), dt.timedelta(0), False),
+    ExportLayout("2026", tuple(EXPORT_HEADER_2026), dt.timedelta(days=1), True),
+)
+
+
+def export_layout(header: list[str], coin_id: str) -> ExportLayout:
+    """The layout whose header this is; any other header is refused, naming coin and header."""
+    for layout in EXPORT_LAYOUTS:
+        if tuple(header) == layout.header:
+            return layout
+    known = " or ".join(f"{','.join(x.header)} ({x.name})" for x in EXPORT_LAYOUTS)
+    raise PayloadError(
+        SOURCE, coin_id, f"export CSV header {header!r} is not a known layout: expected {known}"
+    )
+
+
 def parse_export_csv(body: bytes, coin_id: str, start: dt.date | None = None) -> pd.DataFrame:
-    """The website export, one row per UTC day. A columnar pass (Arrow) takes a well-formed file at
-    ~7x the speed of the row-by-row parser; anything it is not sure about (a changed header, a bad
-    stamp or number, a ragged line, a duplicate day) goes to the row parser, whose error names the line."""
+    """The website export (either layout, see the module docstring), one row per snapshot.
+    A columnar pass (Arrow) takes a well-formed file at ~7x the speed of the row-by-row parser;
+    anything it is not sure about (a bad stamp or number, a ragged line, a duplicate day) goes to
+    the row parser, whose error names the line. The header is checked first, by both."""
     text = decode(body, SOURCE, coin_id)
+    header = [h.strip() for h in next(csv.reader(io.StringIO(text, newline="")), [])]
+    layout = export_layout(header, coin_id)
     try:
-        frame = _export_columnar(text)
+        frame = _export_columnar(text, layout)
     except ValueError:  # (pyarrow's ArrowInvalid included) never decide on doubt
         frame = None
     if frame is None:
@@ -245,22 +288,27 @@ _STAMP = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} UTC$"
 _DECIMAL = r"^[+-]?(\d+\.?\d*([eE][+-]?\d+)?|\.\d+([eE][+-]?\d+)?)$"
 
 
-def _export_columnar(text: str) -> pd.DataFrame | None:
+def _export_columnar(text: str, layout: ExportLayout) -> pd.DataFrame | None:
     """The export parsed column-wise, or None when the row parser must decide."""
+    names = list(layout.header)
     try:
         table = pacsv.read_csv(
             io.BytesIO(text.encode()),
             convert_options=pacsv.ConvertOptions(
-                column_types={c: pa.string() for c in EXPORT_HEADER},
+                column_types={c: pa.string() for c in names},
                 strings_can_be_null=False,
                 quoted_strings_can_be_null=False,
             ),
         )
     except (ValueError, pa.ArrowInvalid):  # ragged or unreadable: the row parser names the line
         return None
-    if table.column_names != EXPORT_HEADER or table.num_rows == 0:
+    if table.column_names != names or table.num_rows == 0:
         return None
-    stamps = pc.utf8_trim_whitespace(table["snapped_at"])
+    if layout.drops_in_progress and pc.utf8_trim_whitespace(table[names[1]])[-1].as_py() in MISSING:
+        table = table.slice(0, table.num_rows - 1)
+        if table.num_rows == 0:
+            return None
+    stamps = pc.utf8_trim_whitespace(table[names[0]])
     if not pc.all(pc.match_substring_regex(stamps, _STAMP)).as_py():
         return None
     snapped = pc.strptime(stamps, format="%Y-%m-%d %H:%M:%S UTC", unit="us", error_is_null=True)
@@ -268,7 +316,7 @@ def _export_columnar(text: str) -> pd.DataFrame | None:
         return None
     missing_markers = pa.array(sorted(MISSING))
     columns = {}
-    for name, column in zip(EXPORT_HEADER[1:], MARKET_CHART_COLUMNS[2:], strict=True):
+    for name, column in zip(names[1:], MARKET_CHART_COLUMNS[2:], strict=True):
         raw = pc.utf8_trim_whitespace(table[name])
         missing = pc.is_in(raw, value_set=missing_markers)
         if not pc.all(pc.or_(missing, pc.match_substring_regex(raw, _DECIMAL))).as_py():
@@ -278,7 +326,7 @@ def _export_columnar(text: str) -> pd.DataFrame | None:
         if np.isinf(array[~np.isnan(array)]).any():
             return None
         columns[column] = array
-    when = pd.Series(snapped.to_numpy()).astype("datetime64[us]")
+    when = pd.Series(snapped.to_numpy()).astype("datetime64[us]") + layout.shift
     frame = pd.DataFrame({"observation_date": when.dt.date.to_numpy(), "snapped_at": when} | columns)
     if frame["observation_date"].duplicated().any():
         return None
@@ -288,8 +336,7 @@ def _export_columnar(text: str) -> pd.DataFrame | None:
 def _parse_export_rows(text: str, coin_id: str, start: dt.date | None) -> pd.DataFrame:
     reader = csv.reader(io.StringIO(text, newline=""))
     header = [h.strip() for h in next(reader, [])]
-    if header != EXPORT_HEADER:
-        raise PayloadError(SOURCE, coin_id, f"export CSV header {header!r}, expected {EXPORT_HEADER!r}")
+    layout = export_layout(header, coin_id)
     rows = []
     for line_no, row in enumerate(reader, start=2):
         if not row:
@@ -298,13 +345,15 @@ def _parse_export_rows(text: str, coin_id: str, start: dt.date | None) -> pd.Dat
             raise PayloadError(SOURCE, coin_id, f"export line {line_no} has {len(row)} fields (truncated?)")
         stamp = row[0].strip()
         try:
-            snapped = dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S UTC")
+            snapped = dt.datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S UTC") + layout.shift
         except ValueError:
             raise PayloadError(
-                SOURCE, coin_id, f"export line {line_no}: bad snapped_at {stamp[:40]!r}"
+                SOURCE, coin_id, f"export line {line_no}: bad {header[0]} {stamp[:40]!r}"
             ) from None
         values = [number(v, SOURCE, coin_id, f"export line {line_no}") for v in row[1:]]
         rows.append([snapped.date(), snapped, *values])
+    if layout.drops_in_progress and rows and rows[-1][2] is None:
+        rows.pop()  # the day in progress: no close yet
     frame = pd.DataFrame(rows, columns=MARKET_CHART_COLUMNS)
     dupes = frame["observation_date"][frame["observation_date"].duplicated()]
     if not dupes.empty:

@@ -133,14 +133,28 @@ class LoadContext:
 
 
 def _provenance(
-    frame: pd.DataFrame, responses: list[Response], rule: str, series_id: str | None
+    frame: pd.DataFrame, responses: list[Response], rule: str | None, series_id: str | None
 ) -> pd.DataFrame:
+    """Provenance of every raw row: `known_on` (US-Eastern release date) and `known_at` (release
+    instant, naive UTC) from the release calendar (`calendar.known_at`), fetch time, URL, sha256.
+    `rule` None = a source without a release calendar: it counts as public when fetched.
+    Rule ``snapshot`` (CoinGecko) = public at the row's own `snapped_at`."""
     main = responses[-1]
     _refuse_future(frame, rule, series_id or main.request.series, main)
     frame = frame.copy()
     dates = frame["observation_date"]
-    known = {d: calendar.known_on(rule, d, series_id) for d in dates.unique()}
-    frame["known_on"] = dates.map(known)
+    if rule is None:
+        fetched = main.fetched_at.replace(tzinfo=dt.UTC)
+        frame["known_on"] = fetched.astimezone(calendar.NEW_YORK).date()
+        frame["known_at"] = main.fetched_at
+    elif rule == calendar.SNAPSHOT:
+        # calendar.known_at(SNAPSHOT, t) is t itself: taken column-wise, not one call per row
+        frame["known_on"] = dates
+        frame["known_at"] = frame["snapped_at"]
+    else:
+        days = dates.unique()
+        frame["known_on"] = dates.map({d: calendar.known_on(rule, d, series_id) for d in days})
+        frame["known_at"] = dates.map({d: calendar.known_at(rule, d, series_id) for d in days})
     frame["fetched_at"] = main.fetched_at
     frame["source_url"] = main.url
     frame["payload_sha256"] = main.sha256
@@ -153,7 +167,7 @@ VALUE_COLUMNS = ("value", "price_usd", "total_market_cap_usd", "close_today_bal"
 def _refuse_future(frame: pd.DataFrame, rule: str, series_id: str | None, response: Response) -> None:
     """A body holding an observation its release calendar could not have published by the fetch
     day (the cut date in replay) is a bad payload: nothing of it is written."""
-    if frame.empty or response.as_of is None:
+    if frame.empty or response.as_of is None or rule is None:  # no calendar: public when fetched
         return
     latest = calendar.latest_public_observation(rule, response.as_of)
     ahead = frame[frame["observation_date"] > latest]
@@ -356,7 +370,7 @@ def load_fed_ddp(ctx: LoadContext) -> SourceLoad:
 def _market_chart_rows(
     frame: pd.DataFrame, coin_id: str, origin: str, responses: list[Response]
 ) -> pd.DataFrame:
-    frame = _provenance(frame, responses, "same_day", None)
+    frame = _provenance(frame, responses, calendar.SNAPSHOT, None)
     frame.insert(0, "origin", origin)
     frame.insert(0, "coin_id", coin_id)
     return frame
@@ -448,22 +462,34 @@ def load_coingecko_market_chart(ctx: LoadContext, coin_ids: list[str] | None = N
     def prepare(coin_id: str) -> _PreparedCoin:
         check_coin_id(coin_id)
         last = ranges.get(coin_id, (None, None))[1]
-        frames, responses = [], []
+        days = coingecko.market_chart_days(last, ctx.today, ctx.lookback_days, ctx.keys.coingecko_plan)
+        start = None if last is None else ctx.window_start(last)
+        # The API first: it is the authority on the coin id, so a coin it does not know fails here,
+        # clearly and before anything of it is fetched from the export or written.
+        try:
+            api, api_responses = coingecko.fetch_market_chart(
+                ctx.transport, coin_id, days, ctx.keys.coingecko, ctx.keys.coingecko_plan, start
+            )
+        except HttpError as exc:
+            if exc.status == 404 or "coin not found" in exc.reason:
+                raise SourceError(
+                    "coingecko",
+                    coin_id,
+                    f"CoinGecko does not know the coin id {coin_id!r} (HTTP {exc.status}: {exc.reason}); "
+                    "fix LIQUIDITY_COINS (CoinGecko ids, e.g. bitcoin, ethereum, solana)",
+                ) from None
+            raise
+        frames = [_market_chart_rows(api, coin_id, "api", api_responses)]
+        responses = []
         if last is None:
             # First run: the website export backfills the full history the demo API cannot serve.
             try:
                 export_resp = ctx.transport.fetch(coingecko.export_request(coin_id))
                 export = coingecko.parse_export_csv(export_resp.body, coin_id)
-                frames.append(_market_chart_rows(export, coin_id, "export", [export_resp]))
+                frames.insert(0, _market_chart_rows(export, coin_id, "export", [export_resp]))
                 responses.append(export_resp)
             except ReplayMissing as exc:
                 ctx.logger.warning("%s; no backfill beyond the API's range", exc)
-        days = coingecko.market_chart_days(last, ctx.today, ctx.lookback_days, ctx.keys.coingecko_plan)
-        start = None if last is None else ctx.window_start(last)
-        api, api_responses = coingecko.fetch_market_chart(
-            ctx.transport, coin_id, days, ctx.keys.coingecko, ctx.keys.coingecko_plan, start
-        )
-        frames.append(_market_chart_rows(api, coin_id, "api", api_responses))
         frame = pd.concat(frames, ignore_index=True)
         kind = "full history: website export + API" if last is None else f"incremental, API last {days} days"
         _log_received(ctx, "coingecko", coin_id, frame, kind)
@@ -519,7 +545,9 @@ def load_coingecko_global(ctx: LoadContext) -> SourceLoad:
             days = "max" if last is None else (ctx.today - last).days + ctx.lookback_days
             start = None if last is None else ctx.window_start(last)
             resp = ctx.transport.fetch(coingecko.market_cap_chart_request(days, ctx.keys.coingecko))
-            frame = _provenance(coingecko.parse_market_cap_chart(resp.body, start), [resp], "same_day", None)
+            frame = _provenance(
+                coingecko.parse_market_cap_chart(resp.body, start), [resp], calendar.SNAPSHOT, None
+            )
             frame.insert(0, "origin", "market_cap_chart")
             return _observation_load(
                 ctx,
@@ -546,7 +574,7 @@ def load_coingecko_global(ctx: LoadContext) -> SourceLoad:
 
     def snapshot() -> SeriesLoad:
         resp = ctx.transport.fetch(coingecko.global_request(ctx.keys.coingecko, ctx.keys.coingecko_plan))
-        frame = _provenance(coingecko.parse_global(resp.body), [resp], "same_day", None)
+        frame = _provenance(coingecko.parse_global(resp.body), [resp], calendar.SNAPSHOT, None)
         frame.insert(0, "origin", "global_snapshot")
         return _observation_load(ctx, warehouse.GLOBAL, "coingecko", "global", frame, [resp])
 

@@ -10,7 +10,9 @@ Schema `raw` in `$LIQUIDITY_DATA_DIR/warehouse.duckdb`:
 - `raw.series_catalog`: the series catalog as loaded by this run;
 - `raw.load_log`: one row per series fetch (rows, inserted, updated, bytes, URL without secrets).
 
-Every observation row carries `known_on` (release calendar), `fetched_at` (first fetch),
+Every observation row carries `known_on` (release date, US Eastern) and `known_at` (release
+instant, a TIMESTAMP in UTC without time zone, like every timestamp here; for CoinGecko rows the
+snapshot instant `snapped_at`) from `ingest/calendar.py`, `fetched_at` (first fetch),
 `updated_at` and `previous_value` (last revision), `source_url` (redacted) and `payload_sha256`.
 
 Writers take an exclusive file lock next to the database before opening it, so two processes
@@ -30,7 +32,7 @@ import filelock
 import pandas as pd
 import pyarrow as pa
 
-from ingest import settings
+from ingest import calendar, settings
 from ingest.catalog import load_catalog
 
 OBSERVATION_COLUMNS = """
@@ -38,6 +40,7 @@ OBSERVATION_COLUMNS = """
     observation_date DATE      NOT NULL,
     value            DOUBLE    NOT NULL,
     known_on         DATE      NOT NULL,
+    known_at         TIMESTAMP NOT NULL,
     fetched_at       TIMESTAMP NOT NULL,
     updated_at       TIMESTAMP NOT NULL,
     previous_value   DOUBLE,
@@ -65,6 +68,7 @@ CREATE TABLE IF NOT EXISTS raw.coingecko_market_chart (
     market_cap_usd   DOUBLE,
     total_volume_usd DOUBLE,
     known_on         DATE      NOT NULL,
+    known_at         TIMESTAMP NOT NULL,
     fetched_at       TIMESTAMP NOT NULL,
     updated_at       TIMESTAMP NOT NULL,
     previous_value   DOUBLE,
@@ -79,6 +83,7 @@ CREATE TABLE IF NOT EXISTS raw.coingecko_global (
     total_market_cap_usd DOUBLE    NOT NULL,
     total_volume_usd     DOUBLE,
     known_on             DATE      NOT NULL,
+    known_at             TIMESTAMP NOT NULL,
     fetched_at           TIMESTAMP NOT NULL,
     updated_at           TIMESTAMP NOT NULL,
     previous_value       DOUBLE,
@@ -97,6 +102,7 @@ CREATE TABLE IF NOT EXISTS raw.treasury_dts_cash_balance (
     sub_table_name       VARCHAR,
     src_line_nbr         INTEGER,
     known_on             DATE      NOT NULL,
+    known_at             TIMESTAMP NOT NULL,
     fetched_at           TIMESTAMP NOT NULL,
     updated_at           TIMESTAMP NOT NULL,
     previous_value       DOUBLE,
@@ -173,10 +179,67 @@ def connect(
     with writer_lock(path, timeout=lock_timeout):
         con = duckdb.connect(str(path))
         try:
+            migrate_known_at(con)
             con.execute(DDL)
             yield con
         finally:
             con.close()
+
+
+def migrate_known_at(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Raw tables written before `known_at` existed get it, in DDL column order (schema_drift
+    compares the order), each in one transaction: observations from their `known_on` at the
+    catalog rule's release time (`calendar.release_instant`; the fetch time for a series no longer
+    in the catalog), CoinGecko rows from their own `snapped_at`. Returns the tables migrated."""
+    have = {}
+    for table, column in con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE table_schema = 'raw'"
+    ).fetchall():
+        have.setdefault(f"raw.{table}", []).append(column)
+    stale = [name for name in TABLES if name in have and "known_at" not in have[name]]
+    rules = {(s.source, s.series_id): s.release_rule for s in load_catalog()}
+    for name in stale:
+        source = "fred" if name == FRED.name else "fed_ddp"
+        old = f"{name}__before_known_at"
+        with transaction(con):
+            con.execute(f"ALTER TABLE {name} RENAME TO {old.split('.')[1]}")
+            con.execute(DDL)  # the table again, with known_at and its key
+            columns = [c for c in _ddl_columns(con, name) if c != "known_at"]
+            known_at, join = "o.snapped_at", ""
+            if "snapped_at" not in have[name]:
+                pairs = con.execute(f"SELECT DISTINCT series_id, known_on FROM {old}").fetchall()
+                instants = pd.DataFrame(
+                    [
+                        (sid, day, calendar.release_instant(rules[(source, sid)], day))
+                        for sid, day in pairs
+                        if (source, sid) in rules
+                    ],
+                    columns=["series_id", "known_on", "known_at"],
+                )
+                con.register("known_instants", instants)
+                known_at = "coalesce(k.known_at, o.fetched_at)"
+                join = "LEFT JOIN known_instants k ON k.series_id = o.series_id AND k.known_on = o.known_on"
+            select = ", ".join(f"o.{c}" for c in columns)
+            con.execute(
+                f"INSERT INTO {name} ({', '.join(columns)}, known_at) "
+                f"SELECT {select}, {known_at} FROM {old} o {join}"
+            )
+            con.execute(f"DROP TABLE {old}")
+        if join:
+            con.unregister("known_instants")
+    return stale
+
+
+def _ddl_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
+    schema, table = name.split(".")
+    return [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = ? AND table_name = ? "
+            "ORDER BY ordinal_position",
+            [schema, table],
+        ).fetchall()
+    ]
 
 
 def lock_path(path: Path) -> Path:
@@ -301,7 +364,7 @@ def upsert_per(
             if any(action == "update" for _, action, _ in counts):
                 sets = ", ".join(f"{v} = coalesce(s.{v}, t.{v})" for v in spec.values)
                 con.execute(
-                    f"UPDATE {spec.name} AS t SET {sets}, known_on = s.known_on, updated_at = s.fetched_at, "
+                    f"UPDATE {spec.name} AS t SET {sets}, known_on = s.known_on, known_at = s.known_at, updated_at = s.fetched_at, "
                     f"previous_value = s._old_value, source_url = s.source_url, payload_sha256 = s.payload_sha256 "
                     f"FROM upsert_stage s WHERE s._action = 'update' AND {key_join}"
                 )

@@ -173,6 +173,23 @@ def profiles() -> dict[str, Profile]:
                 "btc_corr_changes_365d",
             ),
         ),
+        "marts/crypto_vs_liquidity_by_coin": Profile(
+            "marts.crypto_vs_liquidity_by_coin",
+            "date",
+            (Headline("net_liquidity_bn (as known at the newest snapshot)", "net_liquidity_bn"),),
+            (
+                "date",
+                "coin_id",
+                "price_usd",
+                "market_cap_usd",
+                "net_liquidity_bn",
+                "net_liquidity_lagged_bn",
+                "corr_levels_365d",
+                "corr_changes_365d",
+            ),
+            preview_order="date DESC, coin_id",
+            summary_by="coin_id",
+        ),
         "marts/liquidity_signals": Profile(
             "marts.liquidity_signals",
             "date",

@@ -105,6 +105,7 @@ def build_report(serving_path: Path | None = None, report_dir: Path | None = Non
         signals=signals,
         signals_summary=summary,
         charts=drawn,
+        coin_leads=content.coin_leads(serving),
         freshness=fresh,
         citations=credits.full_citations(fred_and_ddp),
         coingecko=credits.COINGECKO,

@@ -275,7 +275,10 @@ def net_liquidity_vs_crypto(serving: Serving, figsize=FIGSIZE) -> Chart:
     btc = c.loc[c["btc_market_cap_usd"].notna(), ["date", "btc_market_cap_usd"]]
     total = c.loc[c["total_market_cap_usd"].notna(), ["date", "total_market_cap_usd"]]
     nl = d.loc[d["net_liquidity_known_bn"].notna(), ["date", "net_liquidity_known_bn"]].copy()
-    nl["shifted"] = nl["date"] + pd.Timedelta(days=lag)
+    # A crypto day D is the 00:00 UTC snapshot, the evening of D-1 in New York (after every release
+    # of D-1, before any of D): crypto_vs_liquidity pairs it with net liquidity as known at the
+    # end of New York day D-1-lag. So a value known at the end of day y is plotted at y + lag + 1.
+    nl["shifted"] = nl["date"] + pd.Timedelta(days=lag + 1)
     start = btc["date"].min()
     end = nl["shifted"].max()
     nl = nl[nl["shifted"] >= start]
@@ -307,7 +310,9 @@ def net_liquidity_vs_crypto(serving: Serving, figsize=FIGSIZE) -> Chart:
     ax.set_xlim(start, end)
     ax.set_ylabel("Crypto market cap (USD bn, log scale)")
     ax2.set_ylabel(f"Net liquidity as known {lag} days earlier (USD bn, log scale)")
-    ax.set_xlabel(f"Date (crypto: UTC day; net liquidity: day it was known + {lag} days)")
+    ax.set_xlabel(
+        f"Date (crypto: its 00:00 UTC snapshot; net liquidity: as known at 00:00 UTC {lag} days earlier)"
+    )
     _date_axis(ax)
     ax.axvline(pd.Timestamp(crypto_through), color="#555555", lw=0.8, ls="--")
     ax.text(
@@ -354,8 +359,9 @@ def net_liquidity_vs_crypto(serving: Serving, figsize=FIGSIZE) -> Chart:
             "BTC and total crypto market cap on a log scale."
         ),
         about=(
-            f"Series: net liquidity = {ids[0]} {MINUS} {ids[1]} {MINUS} {ids[2]} (USD bn, release-aware: as known on each day, "
-            f"liquidity_daily.net_liquidity_known_bn), plotted {lag} days later (lead from crypto_vs_liquidity.lag_days); "
+            f"Series: net liquidity = {ids[0]} {MINUS} {ids[1]} {MINUS} {ids[2]} (USD bn, release-aware: as known at the end "
+            f"of each New York day, liquidity_daily.net_liquidity_known_bn), plotted {lag} days after the next day's 00:00 UTC "
+            "crypto snapshot, i.e. as crypto_vs_liquidity.net_liquidity_lagged_bn pairs it (lead from crypto_vs_liquidity.lag_days); "
             "CoinGecko bitcoin market cap and global total market cap. Shading: Fed policy phases at their actual dates, "
             "not shifted (seed fed_policy_events)."
         ),

@@ -1,4 +1,5 @@
-"""The report's tables: latest values with their dates, and today's signals in plain language."""
+"""The report's tables: latest values with their dates, today's signals in plain language, and the
+best lead of net liquidity for every configured coin."""
 
 from __future__ import annotations
 
@@ -292,3 +293,52 @@ def todays_signals(serving: Serving, t: Thresholds) -> tuple[dt.date, list[Signa
         else "no flag can be evaluated"
     )
     return day, signals, summary
+
+
+@dataclass(frozen=True)
+class CoinLead:
+    """One configured coin and period of liquidity_lag_scan: its best leads (market cap)."""
+
+    coin: str  # CoinGecko id
+    period: str
+    lead_levels_days: int | None
+    corr_levels: float | None
+    lead_changes_days: int | None
+    corr_changes: float | None
+    first_date: dt.date
+    last_date: dt.date
+
+    @property
+    def key(self) -> str:
+        return f"{self.coin}/{self.period}"
+
+
+def _int_or_none(value) -> int | None:
+    return None if pd.isna(value) else int(value)
+
+
+def _float_or_none(value) -> float | None:
+    return None if pd.isna(value) else float(value)
+
+
+def coin_leads(serving: Serving) -> list[CoinLead]:
+    """Every configured coin (liquidity_lag_scan rows with a coin_id), by coin, then period ('full'
+    first, then by start): the lead of net liquidity with the highest correlation, levels and changes."""
+    scan = serving.lag_scan[serving.lag_scan["coin_id"].notna()]
+    out = []
+    for (coin, period), part in scan.groupby(["coin_id", "period"], sort=False):
+        row = part.iloc[0]  # best_* repeat on every row of the coin and period
+        out.append(
+            CoinLead(
+                coin=coin,
+                period=period,
+                lead_levels_days=_int_or_none(row["best_lead_levels_days"]),
+                corr_levels=_float_or_none(row["best_corr_levels"]),
+                lead_changes_days=_int_or_none(row["best_lead_changes_days"]),
+                corr_changes=_float_or_none(row["best_corr_changes"]),
+                first_date=pd.Timestamp(part["first_date"].min()).date(),
+                last_date=pd.Timestamp(part["last_date"].max()).date(),
+            )
+        )
+    starts = scan.groupby("period")["period_start"].min()
+    return sorted(out, key=lambda c: (c.coin, pd.notna(starts[c.period]), str(starts[c.period]), c.period))

@@ -48,7 +48,7 @@ TEMPLATE = r"""<!DOCTYPE html>
 <p class="meta">Data through <strong id="data-through">{{ data_through }}</strong> &middot; generated {{ generated }}
  from <code>{{ serving_path }}</code> (published {{ serving_modified }}) &middot; report only reads that file.</p>
 <nav><a href="#latest">Latest values</a><a href="#signals">Today's signals</a><a href="#charts">Charts</a>
-<a href="#freshness">Data freshness</a><a href="#sources">Sources</a></nav>
+<a href="#coins">Coins</a><a href="#freshness">Data freshness</a><a href="#sources">Sources</a></nav>
 {% if warnings %}<div class="warn"><strong>Check:</strong><ul>{% for w in warnings %}<li>{{ w }}</li>{% endfor %}</ul></div>{% endif %}
 
 <h2 id="latest">Latest values</h2>
@@ -92,6 +92,25 @@ left out of the stress score.</p>
 </ul></figcaption>
 </figure>
 {% endfor %}
+
+<h2 id="coins">Configured coins: best lead of net liquidity</h2>
+<table id="coin-leads-table">
+<thead><tr><th>coin</th><th>period</th><th>best lead, levels (days)</th><th>correlation</th>
+<th>best lead, 7-day changes (days)</th><th>correlation</th><th>crypto dates</th></tr></thead>
+<tbody>
+{% for c in coin_leads %}<tr data-key="{{ c.key }}">
+<td><code>{{ c.coin }}</code></td><td>{{ c.period }}</td>
+<td class="num">{{ '-' if c.lead_levels_days is none else c.lead_levels_days }}</td>
+<td class="num">{{ '-' if c.corr_levels is none else '%.3f' | format(c.corr_levels) }}</td>
+<td class="num">{{ '-' if c.lead_changes_days is none else c.lead_changes_days }}</td>
+<td class="num">{{ '-' if c.corr_changes is none else '%.3f' | format(c.corr_changes) }}</td>
+<td class="date">{{ c.first_date }} .. {{ c.last_date }}</td></tr>
+{% endfor %}</tbody>
+</table>
+<p class="meta">Every coin of <code>LIQUIDITY_COINS</code>, from <code>liquidity_lag_scan</code> (rows with a
+<code>coin_id</code>): the lead of net liquidity (as known at 00:00 UTC that many days before the coin's daily
+snapshot) whose correlation with the coin's market cap is highest, per period; per-day values in
+<code>crypto_vs_liquidity_by_coin</code>. "-" = fewer pairs than the scan's minimum.</p>
 
 <h2 id="freshness">Data freshness per series</h2>
 <table id="freshness-table">

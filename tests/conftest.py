@@ -228,6 +228,23 @@ BTC_EXPORT = (
     b"2026-01-26 00:00:00 UTC,88000.25,1757000000000.0,31000000000\r\n"
     b"2026-01-27 00:00:00 UTC,87900.12,1755123456789.5,41234567890.25\r\n"
 )
+# The same three snapshots in the 2026 layout, lines as in coingecko/export_2026_layout/btc-usd-max.csv
+# (2024-01-01..03 there = classic 2024-01-02..04, the 00:00 UTC snapshots after each UTC day's close),
+# then an in-progress last row with an empty quoted price, as that file ends.
+BTC_EXPORT_2026 = (
+    b"event_date,close_price_usd,market_cap_usd,volume_usd\n"
+    b"2024-01-01 00:00:00 UTC,44168.68118687473,863804922701.8125,16958999497.58364\n"
+    b"2024-01-02 00:00:00 UTC,44994.67388689237,878395004792.8407,39089952715.542786\n"
+    b"2024-01-03 00:00:00 UTC,42821.558989157995,838208392904.1771,43146162597.56747\n"
+    b'2024-01-04 00:00:00 UTC,"",1292361496904.9734,15704947278.9367\n'
+)
+# The classic export's rows for the same snapshots (coingecko/btc-usd-max.csv, CRLF).
+BTC_EXPORT_CLASSIC_2024 = (
+    b"snapped_at,price,market_cap,total_volume\r\n"
+    b"2024-01-02 00:00:00 UTC,44168.68118687473,863804922701.8125,16958999497.58364\r\n"
+    b"2024-01-03 00:00:00 UTC,44994.67388689237,878395004792.8407,39089952715.542786\r\n"
+    b"2024-01-04 00:00:00 UTC,42821.558989157995,838208392904.1771,43146162597.56747\r\n"
+)
 # The first rows of CoinGecko's ETH export (market cap 0.0 on the first day, 2015-08-09 missing).
 ETH_EXPORT = (
     b"snapped_at,price,market_cap,total_volume\n"
@@ -330,6 +347,8 @@ def wire() -> SimpleNamespace:
         BTC_POINTS=BTC_POINTS,
         BTC_INTRADAY=BTC_INTRADAY,
         BTC_EXPORT=BTC_EXPORT,
+        BTC_EXPORT_2026=BTC_EXPORT_2026,
+        BTC_EXPORT_CLASSIC_2024=BTC_EXPORT_CLASSIC_2024,
         ETH_EXPORT=ETH_EXPORT,
         MARKET_CAP_CHART=MARKET_CAP_CHART,
         GLOBAL=GLOBAL,

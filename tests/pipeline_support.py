@@ -36,12 +36,22 @@ def replay(cut: str) -> Path:
 
 
 def run_pipeline(
-    data_dir: Path, cut: str, monkeypatch: pytest.MonkeyPatch | None = None
+    data_dir: Path,
+    cut: str,
+    monkeypatch: pytest.MonkeyPatch | None = None,
+    *,
+    replay_dir: Path | None = None,
+    env: dict[str, str] | None = None,
 ) -> dg.ExecuteInProcessResult:
-    """One `materialize_everything` run of snapshot `cut` into `data_dir`."""
+    """One `materialize_everything` run of snapshot `cut` into `data_dir`; `replay_dir` replaces the
+    recorded snapshot (a modified copy built by a test, named after its cut date), `env` adds settings."""
     if not MANIFEST.exists():
         pytest.fail("dbt manifest missing: run `make prepare` (make test does it)")
-    env = {"LIQUIDITY_DATA_DIR": str(data_dir), "LIQUIDITY_REPLAY_DIR": str(replay(cut))}
+    env = {
+        "LIQUIDITY_DATA_DIR": str(data_dir),
+        "LIQUIDITY_REPLAY_DIR": str(replay_dir or replay(cut)),
+        **(env or {}),
+    }
     old = {k: os.environ.get(k) for k in env}
     os.environ.update(env)
     try:
@@ -72,6 +82,12 @@ def _without_pipeline_env():
         yield
     finally:
         os.environ.update(saved)
+
+
+def run_isolated(data_dir: Path, cut: str, **options) -> dg.ExecuteInProcessResult:
+    """`run_pipeline` without any pipeline setting a developer may have exported."""
+    with _without_pipeline_env():
+        return run_pipeline(data_dir, cut, **options)
 
 
 def copy_data_dir(source: Path, target: Path) -> Path:

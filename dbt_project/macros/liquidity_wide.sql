@@ -1,7 +1,9 @@
 {#-
-  Pivot int_series_daily to one row per day for one as-of view ('obs' = observation-date view,
-  'known' = as-known view) and derive the liquidity measures. Both intermediate wide models call
-  this macro, so the two views share exactly the same formulas.
+  Pivot a long per-concept model (`model`, default int_series_daily) to one row per `key` (default
+  date_day) for one as-of view ('obs' = observation-date view, 'known' = as-known view) and derive
+  the liquidity measures. The daily wide models and int_liquidity_known_at (one row per instant,
+  key observed_at, from int_series_at_instants) all call this macro, so every view shares exactly
+  the same formulas.
 
   Derived measures:
     net_liquidity_bn            = fed_total_assets_bn - tga_bn - on_rrp_bn (WALCL Wednesday level minus
@@ -23,7 +25,7 @@
   stale_inputs / missing_inputs: comma-separated concepts (alphabetical) whose value is NULL that
   day because the latest value is too old / because there is no observation yet; NULL when none.
 -#}
-{% macro liquidity_wide(view) %}
+{% macro liquidity_wide(view, model='int_series_daily', key='date_day') %}
 {%- set columns = {
     'fed_total_assets': 'fed_total_assets_bn',
     'tga': 'tga_bn',
@@ -45,13 +47,13 @@
 {%- set always_known = ['gdp'] -%}
 {%- set tracked = ['btfp', 'effr', 'fed_total_assets', 'gdp', 'iorb', 'on_rrp', 'reserves', 'sofr', 'tga', 'tga_daily'] -%}
 with long as (
-    select * from {{ ref('int_series_daily') }}
+    select * from {{ ref(model) }}
     where concept in ({% for c in columns %}'{{ c }}'{{ ", " if not loop.last }}{% endfor %})
 ),
 
 pivoted as (
     select
-        date_day,
+        {{ key }},
         {%- for concept, column in columns.items() %}
         {%- set v = 'known' if concept in always_known else view %}
         max(case when concept = '{{ concept }}' then {{ v }}_value end) as {{ column }},
@@ -60,26 +62,26 @@ pivoted as (
         {{- "," if not loop.last }}
         {%- endfor %}
     from long
-    group by date_day
+    group by {{ key }}
 ),
 
 filled as (
     select
         * replace (
             case
-                when on_rrp_bn is null and date_day < cast('{{ var("on_rrp_zero_before") }}' as date) then 0.0
+                when on_rrp_bn is null and {{ key }} < cast('{{ var("on_rrp_zero_before") }}' as date) then 0.0
                 else on_rrp_bn
             end as on_rrp_bn,
             case
-                when on_rrp_bn is null and date_day < cast('{{ var("on_rrp_zero_before") }}' as date) then 'fresh'
+                when on_rrp_bn is null and {{ key }} < cast('{{ var("on_rrp_zero_before") }}' as date) then 'fresh'
                 else on_rrp_status
             end as on_rrp_status,
             case
-                when btfp_bn is null and date_day < cast('{{ var("btfp_start_date") }}' as date) then 0.0
+                when btfp_bn is null and {{ key }} < cast('{{ var("btfp_start_date") }}' as date) then 0.0
                 else btfp_bn
             end as btfp_bn,
             case
-                when btfp_bn is null and date_day < cast('{{ var("btfp_start_date") }}' as date) then 'fresh'
+                when btfp_bn is null and {{ key }} < cast('{{ var("btfp_start_date") }}' as date) then 'fresh'
                 else btfp_status
             end as btfp_status
         )
@@ -100,7 +102,7 @@ bank_assets as (
 
 derived as (
     select
-        date_day,
+        {{ key }},
         fed_total_assets_bn,
         fed_total_assets_observation_date,
         tga_bn,
@@ -148,7 +150,7 @@ ratios as (
 )
 
 select
-    date_day,
+    {{ key }},
     fed_total_assets_bn,
     fed_total_assets_observation_date,
     tga_bn,

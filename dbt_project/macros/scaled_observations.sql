@@ -38,6 +38,8 @@ renamed as (
         catalog.dating,
         catalog.release_rule,
         cast(source.known_on as date)                    as known_on,
+        -- release instant, UTC (TIMESTAMP without time zone), from ingest/calendar.py known_at
+        cast(source.known_at as timestamp)               as known_at,
         catalog.max_stale_days,
         catalog.min_value,
         catalog.max_value

@@ -18,7 +18,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest import warehouse
+from ingest import calendar, catalog, warehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -65,10 +65,13 @@ def business_days(start: str, end: str) -> list[dt.date]:
 def fred(
     con: duckdb.DuckDBPyConnection, series_id: str, rows: list[tuple[dt.date | str, float, dt.date | str]]
 ) -> None:
+    rule = catalog.get("fred", series_id).release_rule
     for observation_date, value, known_on in rows:
+        known_at = calendar.release_instant(rule, dt.date.fromisoformat(str(known_on)))
         con.execute(
-            f"INSERT INTO raw.fred_observations VALUES (?, CAST(? AS DATE), ?, CAST(? AS DATE), {PROVENANCE})",
-            [series_id, str(observation_date), value, str(known_on)],
+            "INSERT INTO raw.fred_observations "
+            f"VALUES (?, CAST(? AS DATE), ?, CAST(? AS DATE), ?, {PROVENANCE})",
+            [series_id, str(observation_date), value, str(known_on), known_at],
         )
 
 
@@ -106,10 +109,10 @@ def fill_small_raw_layer(path: Path) -> None:
         fred(con, "GDP", [("2025-04-01", 30485.729, "2025-07-30"), ("2025-07-01", 31098.027, "2025-12-23")])
         con.execute(
             f"""INSERT INTO raw.coingecko_market_chart VALUES
-            ('bitcoin', DATE '2025-11-19', 'api', TIMESTAMP '2025-11-19 00:00:00', 92000.0, 1.83e12, 5e10, DATE '2025-11-19', {PROVENANCE}),
-            ('bitcoin', DATE '2025-11-19', 'export', TIMESTAMP '2025-11-19 00:00:00', 91000.0, 1.81e12, 5e10, DATE '2025-11-19', {PROVENANCE}),
-            ('bitcoin', DATE '2025-11-20', 'export', TIMESTAMP '2025-11-20 00:00:00', 91500.0, 1.82e12, 5e10, DATE '2025-11-20', {PROVENANCE}),
-            ('ethereum', DATE '2025-11-19', 'export', TIMESTAMP '2025-11-19 00:00:00', 3100.0, 3.7e11, 2e10, DATE '2025-11-19', {PROVENANCE})"""
+            ('bitcoin', DATE '2025-11-19', 'api', TIMESTAMP '2025-11-19 00:00:00', 92000.0, 1.83e12, 5e10, DATE '2025-11-19', TIMESTAMP '2025-11-19 00:00:00', {PROVENANCE}),
+            ('bitcoin', DATE '2025-11-19', 'export', TIMESTAMP '2025-11-19 00:00:00', 91000.0, 1.81e12, 5e10, DATE '2025-11-19', TIMESTAMP '2025-11-19 00:00:00', {PROVENANCE}),
+            ('bitcoin', DATE '2025-11-20', 'export', TIMESTAMP '2025-11-20 00:00:00', 91500.0, 1.82e12, 5e10, DATE '2025-11-20', TIMESTAMP '2025-11-20 00:00:00', {PROVENANCE}),
+            ('ethereum', DATE '2025-11-19', 'export', TIMESTAMP '2025-11-19 00:00:00', 3100.0, 3.7e11, 2e10, DATE '2025-11-19', TIMESTAMP '2025-11-19 00:00:00', {PROVENANCE})"""
         )
         # DTS Table I, 2025-11-17..21 (real TGA closes; published the next business day)
         closes = {"2025-11-17": 924961.0, "2025-11-18": 928422.0, "2025-11-19": 900832.0,
@@ -133,10 +136,10 @@ def fill_small_raw_layer(path: Path) -> None:
             opening = close
         con.execute(
             f"""INSERT INTO raw.coingecko_global VALUES
-            ('global_snapshot', TIMESTAMP '2025-11-19 18:00:00', DATE '2025-11-19', 3.30e12, NULL, DATE '2025-11-19', {PROVENANCE}),
-            ('market_cap_chart', TIMESTAMP '2025-11-19 00:00:00', DATE '2025-11-19', 3.20e12, NULL, DATE '2025-11-19', {PROVENANCE}),
-            ('global_snapshot', TIMESTAMP '2025-11-20 08:00:00', DATE '2025-11-20', 3.10e12, NULL, DATE '2025-11-20', {PROVENANCE}),
-            ('global_snapshot', TIMESTAMP '2025-11-20 20:00:00', DATE '2025-11-20', 3.15e12, NULL, DATE '2025-11-20', {PROVENANCE})"""
+            ('global_snapshot', TIMESTAMP '2025-11-19 18:00:00', DATE '2025-11-19', 3.30e12, NULL, DATE '2025-11-19', TIMESTAMP '2025-11-19 18:00:00', {PROVENANCE}),
+            ('market_cap_chart', TIMESTAMP '2025-11-19 00:00:00', DATE '2025-11-19', 3.20e12, NULL, DATE '2025-11-19', TIMESTAMP '2025-11-19 00:00:00', {PROVENANCE}),
+            ('global_snapshot', TIMESTAMP '2025-11-20 08:00:00', DATE '2025-11-20', 3.10e12, NULL, DATE '2025-11-20', TIMESTAMP '2025-11-20 08:00:00', {PROVENANCE}),
+            ('global_snapshot', TIMESTAMP '2025-11-20 20:00:00', DATE '2025-11-20', 3.15e12, NULL, DATE '2025-11-20', TIMESTAMP '2025-11-20 20:00:00', {PROVENANCE})"""
         )
 
 
@@ -249,6 +252,24 @@ def test_crypto_prefers_api_rows_and_chart_history(built: Path) -> None:
         (dt.date(2025, 11, 19), 92000.0, 3100.0, 3.20e12, 182),
         (dt.date(2025, 11, 20), 91500.0, None, 3.15e12, 182),
     ]
+
+
+def test_crypto_joins_liquidity_known_at_the_snapshot_instant(built: Path) -> None:
+    # The row dated Thursday 2025-11-20 is the 00:00 UTC snapshot, Wednesday 19:00 in New York: the
+    # H.4.1 of 2025-11-19 (Thursday 16:30 ET) is not out yet, Wednesday's ON RRP (13:15 ET) is.
+    # The row dated Wednesday 2025-11-19 (Tuesday evening in New York) has Tuesday's ON RRP (5.0).
+    rows = dict(
+        query(
+            built,
+            "SELECT date, net_liquidity_bn FROM marts.crypto_vs_liquidity "
+            "WHERE observed_at = date_trunc('day', observed_at) ORDER BY date",
+        )
+    )
+    assert rows[dt.date(2025, 11, 20)] == pytest.approx(6580.462 - 955.826 - 1.129)
+    assert rows[dt.date(2025, 11, 19)] == pytest.approx(6580.462 - 955.826 - 5.0)
+    # liquidity_daily's as-known view is "known at the end of the New York day": Thursday's release counts
+    known = dict(query(built, "SELECT date, net_liquidity_known_bn FROM marts.liquidity_daily"))
+    assert known[dt.date(2025, 11, 20)] == pytest.approx(6555.283 - 941.926 - 5.0)
 
 
 def test_unit_drift_fails_the_catalog_band_test(tmp_path: Path) -> None:

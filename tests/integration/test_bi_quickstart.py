@@ -172,7 +172,10 @@ def test_best_leads_per_asset_and_period(engine, serving):
         "last_date",
     ]
     periods = {p["name"] for p in dbt_vars()["lag_scan_periods"]}
-    assets = accepted_values("liquidity_lag_scan", "asset")
+    # btc/eth/total, plus every configured coin under its CoinGecko id
+    coins = {c for (c,) in direct(serving, "SELECT DISTINCT coin_id FROM crypto_vs_liquidity_by_coin")}
+    assert coins == {"bitcoin", "ethereum"}
+    assets = accepted_values("liquidity_lag_scan", "asset") | coins
     assert sorted((r[0], r[1]) for r in rows) == sorted((a, p) for a in assets for p in periods)
     max_lead = dbt_vars()["lag_scan_max_days"]
     for _, _, lead_levels, corr_levels, lead_changes, corr_changes, first, last in rows:

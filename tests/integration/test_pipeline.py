@@ -140,6 +140,7 @@ def table_digest(data_dir: Path, table: str) -> str:
     [
         "liquidity_daily",
         "crypto_vs_liquidity",
+        "crypto_vs_liquidity_by_coin",
         "liquidity_lag_scan",
         "liquidity_signals",
         "reserve_adequacy",
@@ -233,19 +234,28 @@ def test_tlaacbw027sbog_stale_after_its_maximum_staleness(fresh_dir):
     assert daily(fresh_dir, "reserve_regime", "2023-05-10") is None
 
 
-def test_crypto_net_liquidity_is_release_aware(fresh_dir):
-    # Wednesday 2025-11-19: that day's WALCL is released Thursday 2025-11-20, so the value known at the
-    # end of 2025-11-19 uses WALCL/WTREGEN of 2025-11-12 and the same-day ON RRP.
+def test_crypto_net_liquidity_is_release_aware_to_the_instant(fresh_dir):
+    # The row dated Wednesday 2025-11-19 is the 00:00 UTC snapshot = Tuesday 19:00 in New York: it
+    # knows WALCL/WTREGEN of 2025-11-12 (out Thursday 11-13) and Tuesday's ON RRP (13:15 ET), not
+    # Wednesday's.
     walcl_prev = fredgraph_value(CUT, "WALCL", "2025-11-12") / 1000
     tga_prev = fredgraph_value(CUT, "WTREGEN", "2025-11-12") / 1000
-    rrp = fredgraph_value(CUT, "RRPONTSYD", "2025-11-19")
+    rrp_tue = fredgraph_value(CUT, "RRPONTSYD", "2025-11-18")
     known = one(fresh_dir, "SELECT net_liquidity_bn FROM crypto_vs_liquidity WHERE date = '2025-11-19'")
-    assert known == pytest.approx(walcl_prev - tga_prev - rrp, abs=1e-6)
+    assert known == pytest.approx(walcl_prev - tga_prev - rrp_tue, abs=1e-6)
+    # Thursday 2025-11-20's snapshot (Wednesday 19:00 ET) still predates that Thursday's 16:30 ET H.4.1
+    rrp_wed = fredgraph_value(CUT, "RRPONTSYD", "2025-11-19")
+    thursday = one(fresh_dir, "SELECT net_liquidity_bn FROM crypto_vs_liquidity WHERE date = '2025-11-20'")
+    assert thursday == pytest.approx(walcl_prev - tga_prev - rrp_wed, abs=1e-6)
+    # Friday's snapshot (Thursday 19:00 ET) has it
     walcl = fredgraph_value(CUT, "WALCL", "2025-11-19") / 1000
     tga = fredgraph_value(CUT, "WTREGEN", "2025-11-19") / 1000
     rrp_thu = fredgraph_value(CUT, "RRPONTSYD", "2025-11-20")
-    thursday = one(fresh_dir, "SELECT net_liquidity_bn FROM crypto_vs_liquidity WHERE date = '2025-11-20'")
-    assert thursday == pytest.approx(walcl - tga - rrp_thu, abs=1e-6)
+    friday = one(fresh_dir, "SELECT net_liquidity_bn FROM crypto_vs_liquidity WHERE date = '2025-11-21'")
+    assert friday == pytest.approx(walcl - tga - rrp_thu, abs=1e-6)
+    # liquidity_daily keeps "as known at the end of the New York day": Thursday's own release counts
+    end_of_thursday = daily(fresh_dir, "net_liquidity_known_bn", "2025-11-20")
+    assert end_of_thursday == pytest.approx(walcl - tga - rrp_thu, abs=1e-6)
 
 
 def test_crypto_prices_from_coingecko(fresh_dir):
@@ -286,6 +296,7 @@ def test_serving_has_every_mart_and_is_readable_read_only(fresh_dir):
     assert {
         "liquidity_daily",
         "crypto_vs_liquidity",
+        "crypto_vs_liquidity_by_coin",
         "liquidity_lag_scan",
         "liquidity_signals",
         "reserve_adequacy",

@@ -238,6 +238,36 @@ def last_midnight_point(path: Path, *keys: str) -> tuple[dt.date, float]:
     return when.date(), float(value)
 
 
+def test_coin_table_shows_each_configured_coins_best_leads_from_the_lag_scan(fresh_dir):
+    page = parse(fresh_dir / "report" / "index.html")
+    best = sql(
+        fresh_dir,
+        "SELECT coin_id, period, best_lead_levels_days, best_corr_levels, best_lead_changes_days, "
+        "best_corr_changes, min(first_date), max(last_date) FROM liquidity_lag_scan WHERE coin_id IS NOT NULL "
+        "GROUP BY ALL",
+    )
+    assert {r[0] for r in best} == {"bitcoin", "ethereum"}
+    for coin, period, lead_l, corr_l, lead_c, corr_c, first, last in best:
+        cells = page.rows[f"{coin}/{period}"]
+        assert cells == [
+            coin,
+            period,
+            str(lead_l),
+            f"{corr_l:.3f}",
+            str(lead_c),
+            f"{corr_c:.3f}",
+            f"{first} .. {last}",
+        ], cells
+    # the same leads as the wide assets' (bitcoin = btc market cap)
+    assert sql(
+        fresh_dir,
+        "SELECT best_lead_levels_days FROM liquidity_lag_scan WHERE asset = 'bitcoin' AND period = 'full' LIMIT 1",
+    ) == sql(
+        fresh_dir,
+        "SELECT best_lead_levels_days FROM liquidity_lag_scan WHERE asset = 'btc' AND period = 'full' LIMIT 1",
+    )
+
+
 def test_freshness_table_rows_equal_the_series_freshness_mart(fresh_dir):
     page = parse(fresh_dir / "report" / "index.html")
     mart = series_freshness(fresh_dir)
@@ -325,8 +355,9 @@ def test_series_freshness_agrees_with_the_marts_stale_and_missing_inputs(fresh_d
 
 
 def test_net_liquidity_line_is_the_marts_lagged_series(fresh_dir):
-    """The chart shifts liquidity_daily.net_liquidity_known_bn by crypto_vs_liquidity.lag_days: on every
-    crypto day its value equals the mart's own net_liquidity_lagged_bn."""
+    """The chart shifts liquidity_daily.net_liquidity_known_bn (end of the New York day) by
+    crypto_vs_liquidity.lag_days + 1 (a crypto day is the 00:00 UTC snapshot, the New York evening
+    before): on every crypto day its value equals the mart's own net_liquidity_lagged_bn."""
     from reporting import charts
 
     serving = load_serving(fresh_dir / "serving.duckdb")

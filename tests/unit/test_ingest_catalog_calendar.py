@@ -181,3 +181,39 @@ def test_next_business_day_skips_weekends_and_holidays():
 
 def test_every_catalog_rule_has_a_release_time():
     assert {s.release_rule for s in catalog.load_catalog()} <= set(calendar.RELEASE_TIME_ET)
+
+
+# --- release instants (known_at, naive UTC) ------------------------------------------------------
+
+
+def T(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text)
+
+
+def test_h41_known_at_is_thursday_1630_new_york_in_utc_across_dst():
+    # 2025-04-24 is daylight time (EDT, UTC-4): 16:30 ET = 20:30 UTC, after that day's 00:00 UTC crypto snapshot
+    assert calendar.known_at("h41", D("2025-04-23"), "WALCL") == T("2025-04-24 20:30")
+    # winter (EST, UTC-5): 21:30 UTC; and either side of the 2025-03-09 switch
+    assert calendar.known_at("h41", D("2026-01-28"), "WALCL") == T("2026-01-29 21:30")
+    assert calendar.known_at("h41", D("2025-03-05"), "WALCL") == T("2025-03-06 21:30")
+    assert calendar.known_at("h41", D("2025-03-12"), "WALCL") == T("2025-03-13 20:30")
+    # a holiday moves the day, not the time: Thanksgiving 2025 -> Friday 16:30 EST
+    assert calendar.known_at("h41", D("2025-11-26"), "WALCL") == T("2025-11-28 21:30")
+
+
+def test_known_at_of_the_other_rules():
+    # SOFR of Friday 2026-01-16, Monday a holiday: Tuesday 08:00 EST
+    assert calendar.known_at("next_business_day", D("2026-01-16"), "SOFR") == T("2026-01-20 13:00")
+    # ON RRP result the same day at 13:15 ET
+    assert calendar.known_at("same_day", D("2025-04-23"), "RRPONTSYD") == T("2025-04-23 17:15")
+    # H.8 Friday 16:15 ET
+    assert calendar.known_at("h8", D("2023-04-26"), "B1151NCBD") == T("2023-05-05 20:15")
+    # GDP 08:30 ET on its (overridden, shutdown-delayed) release day
+    assert calendar.known_at("gdp_advance", D("2025-07-01"), "GDP") == T("2025-12-23 13:30")
+    # a snapshot is public at its own instant
+    assert calendar.known_at(calendar.SNAPSHOT, T("2025-04-24 00:00")) == T("2025-04-24 00:00")
+    assert calendar.known_on(calendar.SNAPSHOT, T("2025-04-24 00:00")) == D("2025-04-24")
+    with pytest.raises(ValueError, match="snapshot instant"):
+        calendar.known_at(calendar.SNAPSHOT, D("2025-04-24"))
+    with pytest.raises(ValueError, match="unknown release rule"):
+        calendar.known_at("weekly", D("2026-01-19"))

@@ -251,13 +251,43 @@ def test_coingecko_export_real_file(path: Path):
 def test_coingecko_export_columnar_pass_equals_the_row_parser(path: Path):
     """The fast path must take real exports (or the speed-up is gone) and give the row parser's frame."""
     text = path.read_text(encoding="utf-8-sig")
-    fast = coingecko._export_columnar(text)
+    fast = coingecko._export_columnar(text, coingecko.EXPORT_LAYOUTS[0])
     rows = coingecko._parse_export_rows(text, "bitcoin", None)
     if fast is None:  # only files the row parser refuses or keeps identically may fall back
         assert coingecko.parse_export_csv(path.read_bytes(), "bitcoin").equals(rows)
         pytest.skip(f"{path.name}: the columnar pass leaves this file to the row parser")
     fast = coingecko._zero_to_null(fast, "market_cap_usd")
     pd.testing.assert_frame_equal(fast.reset_index(drop=True), rows.reset_index(drop=True))
+
+
+def test_coingecko_2026_layout_real_file(shared_data: Path):
+    """The real 2026-layout download: dates one day forward, in-progress last row dropped, and from
+    2019 on (where the two layouts agree, see PROVENANCE.md) the classic export's value for the same
+    snapshot, within CoinGecko's ~0.05% revisions."""
+    path = shared_data / "coingecko" / "export_2026_layout" / "btc-usd-max.csv"
+    classic_path = shared_data / "coingecko" / "btc-usd-max.csv"
+    if not path.exists() or not classic_path.exists():
+        pytest.skip(f"{path} or {classic_path} absent")
+    rows = csv_rows(path)
+    assert rows[0] == coingecko.EXPORT_HEADER_2026 and rows[-1][1] == ""
+    data = [r for r in rows[1:-1] if r]
+    frame = coingecko.parse_export_csv(path.read_bytes(), "bitcoin")
+    assert len(frame) == len(data)
+    assert frame["observation_date"].tolist() == [D(r[0][:10]) + dt.timedelta(days=1) for r in data]
+    fast = coingecko._zero_to_null(
+        coingecko._export_columnar(path.read_text(), coingecko.EXPORT_LAYOUTS[1]), "market_cap_usd"
+    )
+    pd.testing.assert_frame_equal(fast, coingecko._parse_export_rows(path.read_text(), "bitcoin", None))
+    classic = coingecko.parse_export_csv(classic_path.read_bytes(), "bitcoin").set_index("snapped_at")
+    new = frame.set_index("snapped_at")
+    common = new.index.intersection(classic.index)
+    common = common[(common >= pd.Timestamp("2019-01-01")) & (common < pd.Timestamp("2026-01-01"))]
+    ratio = (new.loc[common, "price_usd"] / classic.loc[common, "price_usd"] - 1).abs()
+    assert len(common) > 2000 and (ratio < 0.01).mean() > 0.98
+    assert (
+        new.loc[pd.Timestamp("2024-01-02"), "price_usd"]
+        == classic.loc[pd.Timestamp("2024-01-02"), "price_usd"]
+    )
 
 
 def test_coingecko_reserialized_export_is_refused(shared_data: Path):

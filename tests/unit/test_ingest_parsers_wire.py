@@ -327,6 +327,36 @@ def test_export_csv_crlf_mixed_numbers(wire):
     assert frame["market_cap_usd"].tolist() == [1779000000000.0, 1757000000000.0, 1755123456789.5]
 
 
+def test_export_2026_layout_gives_the_classic_rows(wire):
+    # event_date D (the close of UTC day D) is the classic snapped_at D+1 00:00 UTC; the in-progress
+    # last row (empty quoted price) is dropped
+    new = coingecko.parse_export_csv(wire.BTC_EXPORT_2026, "bitcoin")
+    classic = coingecko.parse_export_csv(wire.BTC_EXPORT_CLASSIC_2024, "bitcoin")
+    pd.testing.assert_frame_equal(new, classic)
+    assert list(new["observation_date"]) == [D("2024-01-02"), D("2024-01-03"), D("2024-01-04")]
+    assert new["snapped_at"].iloc[0] == dt.datetime(2024, 1, 2)
+    assert new["price_usd"].iloc[0] == 44168.68118687473
+    text = wire.BTC_EXPORT_2026.decode()
+    fast = coingecko._export_columnar(text, coingecko.EXPORT_LAYOUTS[1])
+    pd.testing.assert_frame_equal(fast, coingecko._parse_export_rows(text, "bitcoin", None))
+
+
+def test_export_2026_layout_keeps_an_empty_price_that_is_not_the_last_row(wire):
+    body = wire.BTC_EXPORT_2026.replace(b"44994.67388689237", b'""')
+    frame = coingecko.parse_export_csv(body, "bitcoin")
+    assert len(frame) == 3 and frame["price_usd"].isna().tolist() == [False, True, False]
+
+
+def test_export_unknown_header_names_coin_and_header():
+    body = b"date,close,market_cap,volume\n2024-01-01 00:00:00 UTC,1,2,3\n"
+    with pytest.raises(PayloadError) as info:
+        coingecko.parse_export_csv(body, "solana")
+    message = str(info.value)
+    assert message.startswith("coingecko solana: export CSV header ['date', 'close', 'market_cap', 'volume']")
+    assert "event_date,close_price_usd,market_cap_usd,volume_usd (2026)" in message
+    assert "snapped_at,price,market_cap,total_volume (classic)" in message
+
+
 def test_export_csv_first_day_zero_cap_and_real_gap(wire):
     frame = coingecko.parse_export_csv(wire.ETH_EXPORT, "ethereum")
     assert list(frame["observation_date"]) == [D("2015-08-07"), D("2015-08-08"), D("2015-08-10")]
@@ -336,7 +366,10 @@ def test_export_csv_first_day_zero_cap_and_real_gap(wire):
 @pytest.mark.parametrize(
     ("body", "reason"),
     [
-        (b"Date,value\n2018-01-01,632508886724.8875\n", "export CSV header"),
+        (
+            b"Date,value\n2018-01-01,632508886724.8875\n",
+            "export CSV header ['Date', 'value'] is not a known layout",
+        ),
         (
             b"snapped_at,price,market_cap,total_volume\n2013-04-28,135.3,1500517590.0,0.0\n",
             "bad snapped_at '2013-04-28'",
@@ -359,7 +392,7 @@ def test_export_csv_first_day_zero_cap_and_real_gap(wire):
 )
 def test_export_csv_bad_payloads(body, reason):
     # the columnar pass never decides on a bad file: the row parser does, and names the line
-    assert coingecko._export_columnar(body.decode()) is None
+    assert coingecko._export_columnar(body.decode(), coingecko.EXPORT_LAYOUTS[0]) is None
     with pytest.raises(PayloadError) as info:
         coingecko.parse_export_csv(body, "bitcoin")
     assert str(info.value).startswith("coingecko bitcoin: ") and reason in str(info.value)

@@ -11,7 +11,7 @@ import filelock
 import pandas as pd
 import pytest
 
-from ingest import warehouse
+from ingest import calendar, warehouse
 
 D = dt.date.fromisoformat
 T0 = dt.datetime(2026, 1, 30, 12, 0)
@@ -25,6 +25,7 @@ def fred_frame(values: dict[str, float], fetched_at: dt.datetime = T0, sha: str 
             "observation_date": [D(d) for d in values],
             "value": list(values.values()),
             "known_on": [D(d) + dt.timedelta(days=1) for d in values],
+            "known_at": [calendar.known_at("h41", D(d)) for d in values],
             "fetched_at": fetched_at,
             "source_url": "https://fred.stlouisfed.org/graph/fredgraph.csv?id=WALCL",
             "payload_sha256": sha,
@@ -121,6 +122,7 @@ def test_market_chart_nullable_values_compare_as_distinct(con):
             "market_cap_usd": [None],
             "total_volume_usd": [1.0],
             "known_on": [D("2026-01-31")],
+            "known_at": [dt.datetime(2026, 1, 31)],
             "fetched_at": T0,
             "source_url": "u",
             "payload_sha256": "c" * 64,
@@ -177,3 +179,35 @@ def test_writer_lock_is_next_to_the_database_and_excludes_other_writers(tmp_path
     assert outcome == ["queued"]
     with warehouse.connect(db, lock_timeout=1):  # free again once released
         pass
+
+
+def test_a_warehouse_from_before_known_at_is_migrated_in_place(tmp_path):
+    """A raw layer written without known_at gets it, in DDL order (schema_drift passes), from
+    known_on at the rule's release time (observations) or the snapshot instant (CoinGecko)."""
+    from ingest import quality
+
+    path = tmp_path / "old.duckdb"
+    old_ddl = "\n".join(line for line in warehouse.DDL.splitlines() if "known_at" not in line)
+    con = duckdb.connect(str(path))
+    con.execute(old_ddl)
+    provenance = "TIMESTAMP '2026-01-31 12:00:00', TIMESTAMP '2026-01-31 12:00:00', NULL, 'u', 's'"
+    con.execute(
+        f"INSERT INTO raw.fred_observations VALUES ('WALCL', DATE '2025-11-19', 6555283, DATE '2025-11-20', {provenance})"
+    )
+    con.execute(
+        "INSERT INTO raw.coingecko_market_chart VALUES ('bitcoin', DATE '2025-11-19', 'api', "
+        f"TIMESTAMP '2025-11-19 00:00:00', 92000.0, 1.8e12, 5e10, DATE '2025-11-19', {provenance})"
+    )
+    con.close()
+    with warehouse.connect(path) as con:
+        for table in warehouse.TABLES:
+            assert quality.schema_drift(con, table).passed, table
+        fred = con.execute("SELECT known_on, known_at, value FROM raw.fred_observations").fetchall()
+        coin = con.execute("SELECT snapped_at, known_at FROM raw.coingecko_market_chart").fetchall()
+        # the key survived: the same row again is refused
+        with pytest.raises(duckdb.ConstraintException):
+            con.execute("INSERT INTO raw.fred_observations SELECT * FROM raw.fred_observations")
+    assert fred == [(D("2025-11-20"), dt.datetime(2025, 11, 20, 21, 30), 6555283.0)]  # Thursday 16:30 EST
+    assert coin == [(dt.datetime(2025, 11, 19), dt.datetime(2025, 11, 19))]
+    with warehouse.connect(path) as con:  # a second open changes nothing
+        assert warehouse.migrate_known_at(con) == []

@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from ingest import load, settings, warehouse
+from ingest import calendar, load, settings, warehouse
 from ingest.transport import make_transport
 from orchestration.event_storage import KeepOpenSqliteEventLogStorage
 from orchestration.resources import PipelineDbtResource
@@ -182,6 +182,7 @@ def _fred_frame(values: dict[str, float], fetched_at: dt.datetime) -> pd.DataFra
             "observation_date": [dt.date.fromisoformat(d) for d in values],
             "value": list(values.values()),
             "known_on": [dt.date.fromisoformat(d) + dt.timedelta(days=1) for d in values],
+            "known_at": [calendar.known_at("h41", dt.date.fromisoformat(d)) for d in values],
             "fetched_at": fetched_at,
             "source_url": "https://fred.stlouisfed.org/graph/fredgraph.csv?id=WALCL",
             "payload_sha256": "a" * 64,

@@ -231,6 +231,7 @@ def test_freshness_rows_are_the_marts_in_catalog_order_with_display_units():
         signals=[],
         signals_summary="",
         charts=[],
+        coin_leads=[],
         freshness=out,
         citations=[],
         coingecko=credits.COINGECKO,

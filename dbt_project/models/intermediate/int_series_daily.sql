@@ -51,34 +51,7 @@ by_observation_date as (
         and grid.date_day >= observations.observation_date
 ),
 
--- for each concept and release date: the newest observation date known by then
-releases as (
-    select concept, known_on, max(observation_date) as newest_released
-    from observations
-    group by concept, known_on
-),
-
-knowledge as (
-    select
-        concept,
-        known_on,
-        max(newest_released) over (
-            partition by concept order by known_on
-            rows between unbounded preceding and current row
-        ) as latest_known_observation_date
-    from releases
-),
-
-by_known_on as (
-    select
-        grid.date_day,
-        grid.concept,
-        knowledge.latest_known_observation_date
-    from grid
-    asof left join knowledge
-        on grid.concept = knowledge.concept
-        and grid.date_day >= knowledge.known_on
-),
+{{ release_knowledge('known_on', 'date_day') }},
 
 joined as (
     select
@@ -98,12 +71,12 @@ joined as (
     left join by_observation_date
         on by_observation_date.date_day = grid.date_day
         and by_observation_date.concept = grid.concept
-    left join by_known_on
-        on by_known_on.date_day = grid.date_day
-        and by_known_on.concept = grid.concept
+    left join by_known
+        on by_known.date_day = grid.date_day
+        and by_known.concept = grid.concept
     left join observations as known
         on known.concept = grid.concept
-        and known.observation_date = by_known_on.latest_known_observation_date
+        and known.observation_date = by_known.latest_known_observation_date
 ),
 
 classified as (

@@ -1,22 +1,27 @@
 {#-
-  Correlation of each crypto asset with the as-known net liquidity `lead_days` earlier (weekly or
-  daily definition by var('net_liquidity_definition'), macro net_liquidity_column), for every
-  lead from 0 to var('lag_scan_max_days') in steps of var('lag_scan_step_days'), per period
-  (var('lag_scan_periods'), applied to the crypto date). Two flavours:
-    levels  : corr(asset level on day t, net liquidity on day t - lead)
+  Correlation of each crypto asset with net liquidity `lead_days` earlier (weekly or daily
+  definition by var('net_liquidity_definition'), macro net_liquidity_column), for every lead from 0 to
+  var('lag_scan_max_days') in steps of var('lag_scan_step_days'), per period (var('lag_scan_periods'),
+  applied to the crypto date). The crypto value of day t is its 00:00 UTC snapshot; it is paired
+  with net liquidity AS KNOWN AT 00:00 UTC of day t - lead (release instants, int_liquidity_known_at),
+  so lead 0 pairs a snapshot with what was public when it was taken. Two flavours:
+    levels  : corr(asset level on day t, net liquidity known at t - lead)
     changes : corr(ln(x_t / x_{t-7}), ln(nl_{t-lead} / nl_{t-lead-7}))
-  Assets: btc and eth market cap, total crypto market cap (USD). A correlation needs
-  var('lag_scan_min_obs') complete pairs, else NULL. The best lead per asset and period is the one
-  with the highest (most positive) correlation: rank_* = 1, is_best_* = true; best_lead_*_days
-  repeats it on every row; is_near_best_* marks leads within var('lag_scan_near_best_tolerance')
-  of the best correlation, so a wide plateau (unstable best lead) is visible at a glance.
+  Assets: btc and eth market cap and total crypto market cap (USD; coin_id NULL), and the market
+  cap of every loaded coin (LIQUIDITY_COINS) under its CoinGecko id (coin_id = asset). A
+  correlation needs var('lag_scan_min_obs') complete pairs, else NULL. The best lead per asset and
+  period is the one with the highest (most positive) correlation: rank_* = 1, is_best_* = true;
+  best_lead_*_days repeats it on every row; is_near_best_* marks leads within
+  var('lag_scan_near_best_tolerance') of the best correlation, so a wide plateau (unstable best
+  lead) is visible at a glance.
 -#}
 {%- set k = var('corr_change_days') -%}
 {%- set periods = var('lag_scan_periods') -%}
 with known as (
-    select date_day, {{ net_liquidity_column() }} as nl
-    from {{ ref('int_liquidity_daily__known') }}
-    where {{ net_liquidity_column() }} > 0
+    select cast(observed_at as date) as date_day, {{ net_liquidity_column() }} as nl
+    from {{ ref('int_liquidity_known_at') }}
+    where observed_at = date_trunc('day', observed_at)
+      and {{ net_liquidity_column() }} > 0
 ),
 
 known_changes as (
@@ -32,19 +37,35 @@ crypto as (
     select * from {{ ref('int_crypto_daily') }}
 ),
 
+coins as (
+    select coin_id, observation_date as date_day, market_cap_usd
+    from {{ ref('stg_coingecko__market_chart') }}
+    where market_cap_usd > 0
+),
+
 crypto_long as (
     {%- for asset, column in {'btc': 'btc_market_cap_usd', 'eth': 'eth_market_cap_usd', 'total': 'total_market_cap_usd'}.items() %}
     select
         '{{ asset }}' as asset,
+        cast(null as varchar) as coin_id,
         crypto.date_day,
         crypto.{{ column }} as level,
-        case when crypto.{{ column }} > 0 and prev.{{ column }} > 0
-             then ln(crypto.{{ column }} / prev.{{ column }}) end as chg
+        {{ log_change('crypto.' ~ column, 'prev.' ~ column) }} as chg
     from crypto
     left join crypto as prev on prev.date_day = crypto.date_day - {{ k }}
     where crypto.{{ column }} > 0
-    {{ "union all" if not loop.last }}
+    union all
     {%- endfor %}
+    select
+        coins.coin_id as asset,
+        coins.coin_id,
+        coins.date_day,
+        coins.market_cap_usd as level,
+        {{ log_change('coins.market_cap_usd', 'prev.market_cap_usd') }} as chg
+    from coins
+    left join coins as prev
+        on prev.coin_id = coins.coin_id
+        and prev.date_day = coins.date_day - {{ k }}
 ),
 
 leads as (
@@ -75,6 +96,7 @@ shifted as (
 pairs as (
     select
         shifted.asset,
+        shifted.coin_id,
         shifted.lead_days,
         shifted.date_day,
         shifted.level,
@@ -89,6 +111,7 @@ pairs as (
 scan as (
     select
         pairs.asset,
+        pairs.coin_id,
         periods.period,
         periods.period_start,
         periods.period_end,
@@ -137,6 +160,7 @@ best as (
 
 select
     asset,
+    coin_id,
     period,
     period_start,
     period_end,

@@ -8,13 +8,14 @@ ranked as (
     select
         cast(observation_date as date)       as observation_date,
         cast(origin as varchar)              as origin,
-        cast(snapped_at as timestamp)        as snapped_at,
+        cast(snapped_at as timestamp)        as observed_at,
         cast(total_market_cap_usd as double) as total_market_cap_usd,
         cast(total_volume_usd as double)     as total_volume_usd,
         cast(known_on as date)               as known_on,
+        cast(known_at as timestamp)          as known_at,
         row_number() over (
             partition by observation_date
-            order by case origin when 'market_cap_chart' then 0 else 1 end, snapped_at desc
+            order by case origin when 'market_cap_chart' then 0 else 1 end, observed_at desc
         ) as snapshot_rank
     from source
 )
@@ -22,9 +23,10 @@ ranked as (
 select
     observation_date,
     origin,
-    snapped_at,
+    observed_at,
     total_market_cap_usd,
     total_volume_usd,
-    known_on
+    known_on,
+    known_at
 from ranked
 where snapshot_rank = 1

@@ -21,7 +21,8 @@ typed as (
         cast(table_nbr as varchar)            as table_nbr,
         cast(sub_table_name as varchar)       as sub_table_name,
         cast(src_line_nbr as integer)         as src_line_nbr,
-        cast(known_on as date)                as known_on
+        cast(known_on as date)                as known_on,
+        cast(known_at as timestamp)           as known_at
     from source
 ),
 
