@@ -257,18 +257,7 @@ def section_pipeline(bench: Bench, sections: set[str]) -> None:
     # Live mode: the same loaders against a local server with each source's query semantics.
     live_dir = bench.workdir / "live"
     snapshots = [str(REPLAY / c) for c in (FIRST_CUT, SECOND_CUT, SECOND_CUT)]
-    proc = subprocess.run(
-        [PYTHON, "-m", "bench.live_bytes", str(live_dir), *snapshots],
-        env=clean_env(),
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=bench.timeout,
-    )
-    (bench.logs / "live_bytes.log").write_text(proc.stderr)
-    if proc.returncode != 0:
-        raise RuntimeError(f"live bytes measurement failed: {proc.stderr[-2000:]}")
-    first, incr, again = json.loads(proc.stdout)
+    first, incr, again = module_json(bench, "bench.live_bytes", str(live_dir), *snapshots)
     for phase in (incr, again):
         phase["bytes_ratio_to_first_load"] = round(phase["bytes"] / first["bytes"], 4)
     bench.results["live_bytes"] = {"first_load": first, "incremental": incr, "noop": again}
@@ -280,26 +269,31 @@ def section_pipeline(bench: Bench, sections: set[str]) -> None:
     section_sensor(bench)
 
 
-def section_sensor(bench: Bench) -> None:
-    """The release path (bench/sensor_latency.py): a probe's cost, and release -> serving.duckdb."""
+def module_json(bench: Bench, module: str, *args: str):
+    """`python -m <module> <args>` in a clean environment; its stderr goes to the logs, its last
+    stdout line is JSON."""
     proc = subprocess.run(
-        [
-            PYTHON,
-            "-m",
-            "bench.sensor_latency",
-            str(bench.workdir / "sensor"),
-            *(str(REPLAY / c) for c in (FIRST_CUT, SECOND_CUT)),
-        ],
+        [PYTHON, "-m", module, *args],
         env=clean_env(),
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=bench.timeout,
     )
-    (bench.logs / "sensor_latency.log").write_text(proc.stderr)
+    (bench.logs / f"{module.split('.')[-1]}.log").write_text(proc.stderr)
     if proc.returncode != 0:
-        raise RuntimeError(f"sensor measurement failed: {proc.stderr[-2000:]}")
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+        raise RuntimeError(f"{module} failed: {proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+def section_sensor(bench: Bench) -> None:
+    """The release path (bench/sensor_latency.py): a probe's cost, and release -> serving.duckdb."""
+    out = module_json(
+        bench,
+        "bench.sensor_latency",
+        str(bench.workdir / "sensor"),
+        *(str(REPLAY / c) for c in (FIRST_CUT, SECOND_CUT)),
+    )
     bench.results["sensor"] = out
     print(
         f"  sensor: quiet probe {out['quiet_poll']['requests']} requests / {out['quiet_poll']['bytes']:,} B; "

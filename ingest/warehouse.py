@@ -198,8 +198,9 @@ def migrate_known_at(con: duckdb.DuckDBPyConnection) -> list[str]:
         have.setdefault(f"raw.{table}", []).append(column)
     stale = [name for name in TABLES if name in have and "known_at" not in have[name]]
     rules = {(s.source, s.series_id): s.release_rule for s in load_catalog()}
+    sources = {FRED.name: "fred", FED_DDP.name: "fed_ddp", TREASURY_DTS.name: "treasury_dts"}
     for name in stale:
-        source = "fred" if name == FRED.name else "fed_ddp"
+        source = sources.get(name)
         old = f"{name}__before_known_at"
         with transaction(con):
             con.execute(f"ALTER TABLE {name} RENAME TO {old.split('.')[1]}")
@@ -207,7 +208,14 @@ def migrate_known_at(con: duckdb.DuckDBPyConnection) -> list[str]:
             columns = [c for c in _ddl_columns(con, name) if c != "known_at"]
             known_at, join = "o.snapped_at", ""
             if "snapped_at" not in have[name]:
-                pairs = con.execute(f"SELECT DISTINCT series_id, known_on FROM {old}").fetchall()
+                if "series_id" in have[name]:
+                    pairs = con.execute(f"SELECT DISTINCT series_id, known_on FROM {old}").fetchall()
+                else:  # one series per table (the DTS): the rule of the source's catalog line
+                    series_id = next(sid for (src, sid) in rules if src == source)
+                    pairs = [
+                        (series_id, day)
+                        for (day,) in con.execute(f"SELECT DISTINCT known_on FROM {old}").fetchall()
+                    ]
                 instants = pd.DataFrame(
                     [
                         (sid, day, calendar.release_instant(rules[(source, sid)], day))
@@ -218,7 +226,8 @@ def migrate_known_at(con: duckdb.DuckDBPyConnection) -> list[str]:
                 )
                 con.register("known_instants", instants)
                 known_at = "coalesce(k.known_at, o.fetched_at)"
-                join = "LEFT JOIN known_instants k ON k.series_id = o.series_id AND k.known_on = o.known_on"
+                on = "k.series_id = o.series_id AND " if "series_id" in have[name] else ""
+                join = f"LEFT JOIN known_instants k ON {on}k.known_on = o.known_on"
             select = ", ".join(f"o.{c}" for c in columns)
             con.execute(
                 f"INSERT INTO {name} ({', '.join(columns)}, known_at) "
@@ -392,6 +401,19 @@ def checkpoint(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("CHECKPOINT")
 
 
+def replace_atomically(tmp: Path, target: Path) -> None:
+    """fsync `tmp`, rename it over `target` and fsync the folder: readers and a crash see either the
+    old file or the new one, whole (the warehouse compaction and every serving publish use this)."""
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, target)
+    dir_fd = os.open(target.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+
+
 # Rewrite the file when more than this share of its blocks is free (see `compact`).
 COMPACT_FREE_SHARE = 0.10
 
@@ -434,14 +456,7 @@ def compact(path: Path | None = None, *, free_share: float = COMPACT_FREE_SHARE)
             con.execute("DETACH compacted")
         finally:
             con.close()
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        dir_fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_atomically(tmp, path)
         return Compaction(before, path.stat().st_size, share, True)
 
 

@@ -10,6 +10,7 @@ import dagster as dg
 import duckdb
 
 from ingest import settings
+from ingest import warehouse as raw_db
 from orchestration import publish_gate
 from orchestration.assets.dbt import mart_keys
 from orchestration.project import DBT_PROJECT
@@ -73,14 +74,7 @@ def publish(
         if unchanged:
             return Published(counts, verdict, replaced=False)
         raise PublishBlocked(verdict)
-    with open(tmp, "rb") as fh:
-        os.fsync(fh.fileno())
-    os.replace(tmp, serving_path)
-    dir_fd = os.open(serving_path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
+    raw_db.replace_atomically(tmp, serving_path)
     return Published(counts, verdict, replaced=True)
 
 

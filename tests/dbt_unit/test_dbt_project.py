@@ -130,8 +130,8 @@ def fill_small_raw_layer(path: Path) -> None:
             ):
                 con.execute(
                     "INSERT INTO raw.treasury_dts_cash_balance VALUES (CAST(? AS DATE), ?, NULL, ?, "
-                    f"NULL, NULL, 'I', 'Cash Balance Details', ?, CAST(? AS DATE), {PROVENANCE})",
-                    [day, account, amount, line, str(known)],
+                    f"NULL, NULL, 'I', 'Cash Balance Details', ?, CAST(? AS DATE), ?, {PROVENANCE})",
+                    [day, account, amount, line, str(known), calendar.release_instant("dts", known)],
                 )
             opening = close
         con.execute(
@@ -290,7 +290,9 @@ def test_net_liquidity_definition_var_selects_what_crypto_lags(built: Path, tmp_
         built,
         "SELECT net_liquidity_bn, net_liquidity_definition FROM marts.crypto_vs_liquidity WHERE date = '2025-11-20'",
     )
-    assert weekly == [(pytest.approx(6555.283 - 941.926 - 5.0), "weekly")]
+    # As known at the row's snapshot, 2025-11-20 00:00 UTC = 19:00 in New York on 11-19: the H.4.1 of
+    # 11-12 (11-19's is out 11-20 16:30 ET) and the ON RRP of 11-19 (out 13:15 ET that day).
+    assert weekly == [(pytest.approx(6580.462 - 955.826 - 1.129), "weekly")]
     shutil.copy(built, tmp_path / "warehouse.duckdb")
     result = run_dbt(
         tmp_path,
@@ -305,11 +307,13 @@ def test_net_liquidity_definition_var_selects_what_crypto_lags(built: Path, tmp_
     daily = query(
         tmp_path / "warehouse.duckdb",
         "SELECT c.net_liquidity_bn, c.net_liquidity_definition, l.net_liquidity_daily_known_bn "
-        "FROM marts.crypto_vs_liquidity c JOIN marts.liquidity_daily l USING (date) WHERE date = '2025-11-20'",
+        "FROM marts.crypto_vs_liquidity c JOIN marts.liquidity_daily l ON l.date = c.date - 1 "
+        "WHERE c.date = '2025-11-20'",
     )
-    # as known at the end of Thursday 2025-11-20: that week's WALCL, Wednesday's DTS close, Thursday's ON RRP
+    # As known at that snapshot: the H.4.1 of 11-12, the DTS close of Tuesday 11-18 (out 11-19 16:00 ET),
+    # the ON RRP of 11-19; the same as liquidity_daily's as-known value at the end of New York's 11-19.
     assert daily == [
-        (pytest.approx(6555.283 - 900.832 - 5.0), "daily", pytest.approx(6555.283 - 900.832 - 5.0))
+        (pytest.approx(6580.462 - 928.422 - 1.129), "daily", pytest.approx(6580.462 - 928.422 - 1.129))
     ]
     bad = run_dbt(
         tmp_path,

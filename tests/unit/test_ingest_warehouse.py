@@ -198,10 +198,16 @@ def test_a_warehouse_from_before_known_at_is_migrated_in_place(tmp_path):
         "INSERT INTO raw.coingecko_market_chart VALUES ('bitcoin', DATE '2025-11-19', 'api', "
         f"TIMESTAMP '2025-11-19 00:00:00', 92000.0, 1.8e12, 5e10, DATE '2025-11-19', {provenance})"
     )
+    con.execute(
+        "INSERT INTO raw.treasury_dts_cash_balance VALUES (DATE '2025-11-18', "
+        "'Treasury General Account (TGA) Closing Balance', NULL, 928422, NULL, NULL, 'I', 'x', 3, "
+        f"DATE '2025-11-19', {provenance})"
+    )
     con.close()
     with warehouse.connect(path) as con:
         for table in warehouse.TABLES:
             assert quality.schema_drift(con, table).passed, table
+        dts = con.execute("SELECT known_on, known_at FROM raw.treasury_dts_cash_balance").fetchall()
         fred = con.execute("SELECT known_on, known_at, value FROM raw.fred_observations").fetchall()
         coin = con.execute("SELECT snapped_at, known_at FROM raw.coingecko_market_chart").fetchall()
         # the key survived: the same row again is refused
@@ -209,5 +215,6 @@ def test_a_warehouse_from_before_known_at_is_migrated_in_place(tmp_path):
             con.execute("INSERT INTO raw.fred_observations SELECT * FROM raw.fred_observations")
     assert fred == [(D("2025-11-20"), dt.datetime(2025, 11, 20, 21, 30), 6555283.0)]  # Thursday 16:30 EST
     assert coin == [(dt.datetime(2025, 11, 19), dt.datetime(2025, 11, 19))]
+    assert dts == [(D("2025-11-19"), dt.datetime(2025, 11, 19, 21, 0))]  # 16:00 EST, rule dts
     with warehouse.connect(path) as con:  # a second open changes nothing
         assert warehouse.migrate_known_at(con) == []
