@@ -302,30 +302,30 @@ def section_sensor(bench: Bench) -> None:
 
 
 def section_size(bench: Bench, data_dir: Path, target: Path) -> None:
-    """Warehouse file size over SIZE_RERUNS no-op reruns against its size after the first run that
-    loaded the snapshot (the incremental one): dbt rebuilds every table on each run, which without
-    compaction left the file ~1.8x larger after one rerun."""
+    """Warehouse file size over SIZE_RERUNS reruns on the unchanged snapshot that rebuild every dbt
+    model (`--rebuild`: what every rerun did before the unchanged-input skip, and what a
+    materialization launched in the UI still does), against its size after the first run that loaded
+    the snapshot (the incremental one). Before the compaction one such rerun left the file ~1.8x larger."""
     warehouse = data_dir / "warehouse.duckdb"
     first = bench.results["incremental"]["warehouse_bytes"]
-    sizes = [bench.results["noop"]["warehouse_bytes"]]
     env = clean_env(
         LIQUIDITY_DATA_DIR=str(data_dir),
         LIQUIDITY_REPLAY_DIR=str(REPLAY / SECOND_CUT),
         DBT_TARGET_PATH=str(target),
     )
-    for i in range(2, SIZE_RERUNS + 1):
-        bench.run(
-            f"no-op rerun {i}/{SIZE_RERUNS} (warehouse size)", [PYTHON, "-m", "orchestration.cli", "run"], env
-        )
+    sizes = []
+    for i in range(1, SIZE_RERUNS + 1):
+        command = [PYTHON, "-m", "orchestration.cli", "run", "--rebuild"]
+        bench.run(f"rerun {i}/{SIZE_RERUNS} with --rebuild (warehouse size)", command, env)
         sizes.append(warehouse.stat().st_size)
     bench.results["warehouse_size"] = {
         "after_first_bytes": first,
-        "after_each_noop_rerun_bytes": sizes,
+        "after_each_rebuild_rerun_bytes": sizes,
         "max_ratio_to_first": round(max(sizes) / first, 3),
         "reruns": SIZE_RERUNS,
     }
     print(
-        f"    warehouse {first:,} B after the first run; after {SIZE_RERUNS} no-op reruns at most {max(sizes):,} B"
+        f"    warehouse {first:,} B after the first run; after {SIZE_RERUNS} rebuilding reruns at most {max(sizes):,} B"
     )
 
 
@@ -528,9 +528,9 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
     if size:
         rows.append(
             (
-                f"2. warehouse size over {size['reruns']} no-op reruns",
+                f"2. warehouse size over {size['reruns']} reruns with --rebuild",
                 f"{size['after_first_bytes'] / 1e6:.1f} MB after the first run, at most "
-                f"{max(size['after_each_noop_rerun_bytes']) / 1e6:.1f} MB ({size['max_ratio_to_first']:.2f}x)",
+                f"{max(size['after_each_rebuild_rerun_bytes']) / 1e6:.1f} MB ({size['max_ratio_to_first']:.2f}x)",
                 f"<= {TARGETS['warehouse_growth_ratio']:.2f}x",
                 _verdict(size["max_ratio_to_first"] <= TARGETS["warehouse_growth_ratio"]),
             )

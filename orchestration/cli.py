@@ -78,7 +78,7 @@ def _refuse_configuration() -> bool:
     return problem is not None
 
 
-def run(job_name: str = "materialize_everything") -> int:
+def run(job_name: str = "materialize_everything", rebuild: bool = False) -> int:
     os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
     if _refuse_configuration():  # before the heavy imports: a bad setting costs a fraction of a second
         return 2
@@ -107,7 +107,7 @@ def run(job_name: str = "materialize_everything") -> int:
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=False,
-                tags={**tags, **SKIP_UNCHANGED},
+                tags={**tags, **({} if rebuild else SKIP_UNCHANGED)},
                 run_config=CONSOLE_INFO,
             )
         print_summary(result)
@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     run_p = sub.add_parser("run", help="materialize every asset once")
     run_p.add_argument("--job", default="materialize_everything")
+    run_p.add_argument(
+        "--rebuild", action="store_true", help="run dbt build even when no raw table or dbt file changed"
+    )
     sub.add_parser("dev", help="Dagster webserver + daemon on 127.0.0.1:3000")
     bf = sub.add_parser("backfill", help="re-ingest a date range of one series (raw layer only)")
     bf.add_argument("--source", required=True, choices=["fred", "fed_ddp", "coingecko", "treasury_dts"])
@@ -177,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     bf.add_argument("--end", required=True, help="last date YYYY-MM-DD (inclusive)")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.job)
+        return run(args.job, rebuild=args.rebuild)
     if args.command == "backfill":
         return backfill(args.source, args.series, args.start, args.end)
     return dev()
