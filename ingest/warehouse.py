@@ -35,10 +35,9 @@ import pyarrow as pa
 from ingest import calendar, settings
 from ingest.catalog import load_catalog
 
-OBSERVATION_COLUMNS = """
-    series_id        VARCHAR   NOT NULL,
-    observation_date DATE      NOT NULL,
-    value            DOUBLE    NOT NULL,
+# Every raw observation row's provenance: when it became public (release date and instant), when it
+# was fetched and last revised (with the value it replaced), where from, and the payload's digest.
+PROVENANCE_COLUMNS = """
     known_on         DATE      NOT NULL,
     known_at         TIMESTAMP NOT NULL,
     fetched_at       TIMESTAMP NOT NULL,
@@ -46,6 +45,13 @@ OBSERVATION_COLUMNS = """
     previous_value   DOUBLE,
     source_url       VARCHAR   NOT NULL,
     payload_sha256   VARCHAR   NOT NULL,
+"""
+
+OBSERVATION_COLUMNS = f"""
+    series_id        VARCHAR   NOT NULL,
+    observation_date DATE      NOT NULL,
+    value            DOUBLE    NOT NULL,
+    {PROVENANCE_COLUMNS}
 """
 
 DDL = f"""
@@ -67,13 +73,7 @@ CREATE TABLE IF NOT EXISTS raw.coingecko_market_chart (
     price_usd        DOUBLE,
     market_cap_usd   DOUBLE,
     total_volume_usd DOUBLE,
-    known_on         DATE      NOT NULL,
-    known_at         TIMESTAMP NOT NULL,
-    fetched_at       TIMESTAMP NOT NULL,
-    updated_at       TIMESTAMP NOT NULL,
-    previous_value   DOUBLE,
-    source_url       VARCHAR   NOT NULL,
-    payload_sha256   VARCHAR   NOT NULL,
+    {PROVENANCE_COLUMNS}
     PRIMARY KEY (coin_id, observation_date, origin)
 );
 CREATE TABLE IF NOT EXISTS raw.coingecko_global (
@@ -82,13 +82,7 @@ CREATE TABLE IF NOT EXISTS raw.coingecko_global (
     observation_date     DATE      NOT NULL,
     total_market_cap_usd DOUBLE    NOT NULL,
     total_volume_usd     DOUBLE,
-    known_on             DATE      NOT NULL,
-    known_at             TIMESTAMP NOT NULL,
-    fetched_at           TIMESTAMP NOT NULL,
-    updated_at           TIMESTAMP NOT NULL,
-    previous_value       DOUBLE,
-    source_url           VARCHAR   NOT NULL,
-    payload_sha256       VARCHAR   NOT NULL,
+    {PROVENANCE_COLUMNS}
     PRIMARY KEY (origin, snapped_at)
 );
 CREATE TABLE IF NOT EXISTS raw.treasury_dts_cash_balance (
@@ -101,13 +95,7 @@ CREATE TABLE IF NOT EXISTS raw.treasury_dts_cash_balance (
     table_nbr            VARCHAR,
     sub_table_name       VARCHAR,
     src_line_nbr         INTEGER,
-    known_on             DATE      NOT NULL,
-    known_at             TIMESTAMP NOT NULL,
-    fetched_at           TIMESTAMP NOT NULL,
-    updated_at           TIMESTAMP NOT NULL,
-    previous_value       DOUBLE,
-    source_url           VARCHAR   NOT NULL,
-    payload_sha256       VARCHAR   NOT NULL,
+    {PROVENANCE_COLUMNS}
     PRIMARY KEY (observation_date, account_type)
 );
 CREATE TABLE IF NOT EXISTS raw.load_log (
