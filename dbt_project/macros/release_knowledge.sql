@@ -36,3 +36,18 @@ by_known as (
         and grid.{{ key }} >= knowledge.{{ at }}
 )
 {%- endmacro %}
+
+{#-
+  staleness_status(observation_date, age_days, fresh): the one staleness rule of the marts.
+  'missing' without an observation, 'stale' once its age passes the catalog's max_stale_days
+  (a column of the row), else `fresh` ('fresh' in the intermediate models, 'current' in
+  series_freshness). int_series_daily (observation date and as known), int_series_at_instants,
+  series_freshness.
+-#}
+{% macro staleness_status(observation_date, age_days, fresh='fresh') -%}
+    case
+        when {{ observation_date }} is null then 'missing'
+        when {{ age_days }} > max_stale_days then 'stale'
+        else '{{ fresh }}'
+    end
+{%- endmacro %}

@@ -78,11 +78,7 @@ joined as (
 classified as (
     select
         *,
-        case
-            when known_observation_date is null then 'missing'
-            when known_days_since_release > max_stale_days then 'stale'
-            else 'fresh'
-        end as known_status
+        {{ staleness_status('known_observation_date', 'known_days_since_release') }} as known_status
     from joined
 )
 

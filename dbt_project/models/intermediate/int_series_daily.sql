@@ -82,16 +82,8 @@ joined as (
 classified as (
     select
         *,
-        case
-            when obs_observation_date is null then 'missing'
-            when obs_age_days > max_stale_days then 'stale'
-            else 'fresh'
-        end as obs_status,
-        case
-            when known_observation_date is null then 'missing'
-            when known_days_since_release > max_stale_days then 'stale'
-            else 'fresh'
-        end as known_status
+        {{ staleness_status('obs_observation_date', 'obs_age_days') }} as obs_status,
+        {{ staleness_status('known_observation_date', 'known_days_since_release') }} as known_status
     from joined
 )
 

@@ -126,11 +126,6 @@ select
     cast(as_of_date as date)                 as as_of_date,
     days_since_observation,
     cast(last_observation_date + max_stale_days + 1 as date) as stale_from_date,
-    cast(
-        case
-            when last_observation_date is null then 'missing'
-            when days_since_observation > max_stale_days then 'stale'
-            else 'current'
-        end as varchar
-    )                                        as status
+    cast({{ staleness_status('last_observation_date', 'days_since_observation', 'current') }} as varchar)
+                                             as status
 from aged
