@@ -25,35 +25,21 @@ import os
 import sys
 from pathlib import Path
 
-from ingest import coingecko, fed_ddp, fred, load, settings, treasury_dts
-
-RELIABILITY = settings.PROJECT_ROOT / "tests" / "reliability"
-
-
-def _server_class():
-    sys.path.insert(0, str(RELIABILITY))
-    from reliability_support import CG, CG_PRO, DDP, DTS, EXPORT, FREDGRAPH
-    from replay_server import ReplayServer  # test helper, importable from tests/reliability only
-
-    paths = {"FREDGRAPH": FREDGRAPH, "DDP": DDP, "CG": CG, "CG_PRO": CG_PRO, "EXPORT": EXPORT, "DTS": DTS}
-    return ReplayServer, paths
+from bench.replay_server import ReplayServer, source_urls
+from ingest import load
 
 
-def _point_sources_at(base: str, paths: dict[str, str]) -> None:
-    fred.FREDGRAPH_URL = base + paths["FREDGRAPH"]
-    fred.API_ROOT = base + "/fred"
-    fed_ddp.URL = base + paths["DDP"]
-    coingecko.DEMO_ROOT = base + paths["CG"]
-    coingecko.PRO_ROOT = base + paths["CG_PRO"]
-    coingecko.EXPORT_URL = base + paths["EXPORT"]
-    treasury_dts.URL = base + paths["DTS"]
+def point_sources_at(base_url: str) -> None:
+    """Every fetcher's URL constant at the replay server's routes."""
+    for entry in source_urls(base_url):
+        setattr(*entry)
 
 
-def run_phase(server_class, paths, data_dir: Path, snapshot: Path) -> dict:
+def run_phase(data_dir: Path, snapshot: Path) -> dict:
     cut = dt.date.fromisoformat(snapshot.name)
     load.replay_today = lambda: cut  # the pipeline's "today" is the snapshot's day
-    with server_class(snapshot, max_hits_per_route=10) as server:
-        _point_sources_at(server.base_url, paths)
+    with ReplayServer(snapshot, max_hits_per_route=10) as server:
+        point_sources_at(server.base_url)
         results = load.load_all(run_id=f"bench-live-{cut}")
         hits = [(h.kind, h.ident, h.status, _window(h.args)) for h in server.hits]
     sources = {}
@@ -89,8 +75,7 @@ def main(argv: list[str]) -> int:
         if name.startswith(("LIQUIDITY_", "FRED_", "COINGECKO_")):
             del os.environ[name]
     os.environ["LIQUIDITY_DATA_DIR"] = str(data_dir)
-    server_class, paths = _server_class()
-    phases = [run_phase(server_class, paths, data_dir, snapshot) for snapshot in snapshots]
+    phases = [run_phase(data_dir, snapshot) for snapshot in snapshots]
     print(json.dumps(phases))
     return 0
 

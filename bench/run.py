@@ -26,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 import duckdb
 import psutil
@@ -70,7 +71,16 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
+    # What the pipeline exports to its own dbt commands, for the direct `dbt` calls below.
+    with mock.patch.dict(os.environ, env, clear=True):
+        env.update(settings.dbt_env())
     return env
+
+
+def dbt_target(data_dir: Path) -> Path:
+    """The dbt target folder the pipeline uses for this data dir (settings.dbt_target_dir)."""
+    with mock.patch.dict(os.environ, {"LIQUIDITY_DATA_DIR": str(data_dir)}):
+        return settings.dbt_target_dir()
 
 
 def _version(package: str) -> str | None:
@@ -168,16 +178,10 @@ def last_run_load_log(data_dir: Path) -> dict:
     return {"run_id": row[0], "series": row[1], "bytes": row[2], "inserted": row[3], "updated": row[4]}
 
 
-def pipeline_run(bench: Bench, label: str, data_dir: Path, cut: str, target: Path) -> dict:
+def pipeline_run(bench: Bench, label: str, data_dir: Path, cut: str) -> dict:
     """`python -m orchestration.cli run` (what `make run` runs after `make prepare`) on one snapshot."""
     before = landing_files(data_dir)
-    env = clean_env(
-        LIQUIDITY_DATA_DIR=str(data_dir),
-        LIQUIDITY_REPLAY_DIR=str(REPLAY / cut),
-        # dagster-dbt reuses partial_parse.msgpack from here and writes its per-run target dirs here,
-        # so the benchmark leaves dbt_project/target alone (make run uses dbt_project/target).
-        DBT_TARGET_PATH=str(target),
-    )
+    env = clean_env(LIQUIDITY_DATA_DIR=str(data_dir), LIQUIDITY_REPLAY_DIR=str(REPLAY / cut))
     out = bench.run(label, [PYTHON, "-m", "orchestration.cli", "run"], env)
     after = landing_files(data_dir)
     new = {k: v for k, v in after.items() if k not in before}
@@ -234,26 +238,24 @@ def exponent(t1: float, t2: float, n1: int, n2: int) -> float:
 
 def section_pipeline(bench: Bench, sections: set[str]) -> None:
     data_dir = bench.workdir / "pipeline"
-    target = bench.workdir / "dbt_target"
+    target = dbt_target(data_dir)
     print("1. cold build, 2. incremental and no-op (orchestration.cli run, replay snapshots)")
     # What `make run` does first with the same LIQUIDITY_DATA_DIR: dbt parse (its partial-parse state
     # is what the dbt build of the run starts from).
     dbt_parse(bench, "prepare: dbt parse for this data dir", target, data_dir, partial=False)
-    cold = pipeline_run(bench, f"cold build {FIRST_CUT} (empty data dir)", data_dir, FIRST_CUT, target)
+    cold = pipeline_run(bench, f"cold build {FIRST_CUT} (empty data dir)", data_dir, FIRST_CUT)
     bench.results["cold_build"] = cold
     if "incremental" not in sections:
         return
-    incremental = pipeline_run(
-        bench, f"incremental {FIRST_CUT} -> {SECOND_CUT}", data_dir, SECOND_CUT, target
-    )
-    noop = pipeline_run(bench, f"no-op rerun {SECOND_CUT}", data_dir, SECOND_CUT, target)
+    incremental = pipeline_run(bench, f"incremental {FIRST_CUT} -> {SECOND_CUT}", data_dir, SECOND_CUT)
+    noop = pipeline_run(bench, f"no-op rerun {SECOND_CUT}", data_dir, SECOND_CUT)
     for run in (incremental, noop):
         run["ratio_to_cold_wall"] = round(run["wall_s"] / cold["wall_s"], 3)
         run["replay_bytes_ratio_to_cold"] = round(run["replay_bytes_read"] / cold["replay_bytes_read"], 3)
     bench.results["incremental"] = incremental
     bench.results["noop"] = noop
     if "size" in sections:
-        section_size(bench, data_dir, target)
+        section_size(bench, data_dir)
     # Live mode: the same loaders against a local server with each source's query semantics.
     live_dir = bench.workdir / "live"
     snapshots = [str(REPLAY / c) for c in (FIRST_CUT, SECOND_CUT, SECOND_CUT)]
@@ -301,18 +303,14 @@ def section_sensor(bench: Bench) -> None:
     )
 
 
-def section_size(bench: Bench, data_dir: Path, target: Path) -> None:
+def section_size(bench: Bench, data_dir: Path) -> None:
     """Warehouse file size over SIZE_RERUNS reruns on the unchanged snapshot that rebuild every dbt
     model (`--rebuild`: what every rerun did before the unchanged-input skip, and what a
     materialization launched in the UI still does), against its size after the first run that loaded
     the snapshot (the incremental one). Before the compaction one such rerun left the file ~1.8x larger."""
     warehouse = data_dir / "warehouse.duckdb"
     first = bench.results["incremental"]["warehouse_bytes"]
-    env = clean_env(
-        LIQUIDITY_DATA_DIR=str(data_dir),
-        LIQUIDITY_REPLAY_DIR=str(REPLAY / SECOND_CUT),
-        DBT_TARGET_PATH=str(target),
-    )
+    env = clean_env(LIQUIDITY_DATA_DIR=str(data_dir), LIQUIDITY_REPLAY_DIR=str(REPLAY / SECOND_CUT))
     sizes = []
     for i in range(1, SIZE_RERUNS + 1):
         command = [PYTHON, "-m", "orchestration.cli", "run", "--rebuild"]

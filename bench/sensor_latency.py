@@ -24,7 +24,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from bench.live_bytes import _point_sources_at, _server_class
+from bench.live_bytes import point_sources_at
+from bench.replay_server import ReplayServer
 from ingest import load
 from ingest.transport import make_transport
 
@@ -38,9 +39,8 @@ def main(argv: list[str]) -> int:
         if name.startswith(("LIQUIDITY_", "FRED_", "COINGECKO_", "DAGSTER_")):
             del os.environ[name]
     os.environ.update({**KEYS, "LIQUIDITY_DATA_DIR": str(work / "data"), "DAGSTER_HOME": str(work / "home")})
-    server_class, paths = _server_class()
-    with server_class(first, max_hits_per_route=20) as server:
-        _point_sources_at(server.base_url, paths)
+    with ReplayServer(first, max_hits_per_route=20) as server:
+        point_sources_at(server.base_url)
         load.replay_today = lambda: dt.date.fromisoformat(server.snapshot.name)  # the server's clock
         from orchestration import cli, sensors
         from orchestration.definitions import defs

@@ -34,11 +34,31 @@ def data_dir() -> Path:
 
 
 def warehouse_path() -> Path:
-    return data_dir() / "warehouse.duckdb"
+    """`LIQUIDITY_WAREHOUSE`, default `$LIQUIDITY_DATA_DIR/warehouse.duckdb`; always absolute.
+
+    The one warehouse setting: ingest, dbt (through `dbt_env()` and profiles.yml), the checks and the
+    publish all read it, so no part of a run can write to a different file than the others."""
+    value = os.environ.get("LIQUIDITY_WAREHOUSE")
+    return Path(value).resolve() if value else data_dir() / "warehouse.duckdb"
 
 
 def serving_path() -> Path:
     return data_dir() / "serving.duckdb"
+
+
+def dbt_target_dir() -> Path:
+    """Where the pipeline's dbt commands write their artifacts (manifest, run_results, compiled SQL,
+    partial-parse state): one folder under the data dir, reused by every run, so it stays the size of
+    one build (dagster-dbt's default adds a `dbt_models-*` folder to dbt_project/target per run)."""
+    return data_dir() / "dbt_target"
+
+
+def dbt_env() -> dict[str, str]:
+    """The settings dbt reads (profiles.yml and dbt_project.yml use `env_var()`), as the pipeline
+    resolved them: the warehouse file and `LIQUIDITY_START` (the first day of the calendar spine).
+    Every dbt command the pipeline starts gets these; `python -m ingest.settings dbt-env` prints them
+    as shell exports for a manual `dbt` call."""
+    return {"LIQUIDITY_WAREHOUSE": str(warehouse_path()), "LIQUIDITY_START": history_start().isoformat()}
 
 
 def report_dir() -> Path:
@@ -149,7 +169,10 @@ def configuration_problems() -> list[str]:
             check()
         except (ValueError, FileNotFoundError) as exc:
             problems.append(str(exc))
-    for name, path in (("LIQUIDITY_DATA_DIR", data_dir()), ("DAGSTER_HOME", dagster_home())):
+    folders = [("LIQUIDITY_DATA_DIR", data_dir()), ("DAGSTER_HOME", dagster_home())]
+    if os.environ.get("LIQUIDITY_WAREHOUSE"):
+        folders.append(("LIQUIDITY_WAREHOUSE", warehouse_path().parent))
+    for name, path in folders:
         problem = writable_dir_problem(name, path)
         if problem:
             problems.append(problem)
@@ -165,3 +188,14 @@ def coins() -> list[str]:
     """CoinGecko coin ids to ingest: `LIQUIDITY_COINS` (comma separated), default bitcoin,ethereum."""
     raw = os.environ.get("LIQUIDITY_COINS") or "bitcoin,ethereum"
     return [c.strip() for c in raw.split(",") if c.strip()]
+
+
+if __name__ == "__main__":
+    import shlex
+
+    if sys.argv[1:] != ["dbt-env"]:
+        raise SystemExit(
+            "usage: python -m ingest.settings dbt-env   (prints the exports a manual dbt call needs)"
+        )
+    for name, value in dbt_env().items():
+        print(f"export {name}={shlex.quote(value)}")

@@ -16,7 +16,7 @@ from orchestration.assets.raw import RAW_ASSETS
 from orchestration.assets.report import liquidity_report
 from orchestration.assets.serving import serving_duckdb
 from orchestration.backfill import backfill_series
-from orchestration.jobs import materialize_everything, nightly_schedule, weekly_fed, weekly_schedule
+from orchestration.jobs import materialize_everything, nightly_schedule, weekly_h41, weekly_schedule
 from orchestration.project import DBT_PROJECT
 from orchestration.resources import PipelineDbtResource, build_resources
 from orchestration.sensors import releases
@@ -24,7 +24,7 @@ from orchestration.sensors import releases
 defs = dg.Definitions(
     assets=[*RAW_ASSETS, dbt_models, serving_duckdb, liquidity_report],
     asset_checks=checks.ALL_CHECKS,
-    jobs=[materialize_everything, weekly_fed, backfill_series],
+    jobs=[materialize_everything, weekly_h41, backfill_series],
     schedules=[nightly_schedule, weekly_schedule],
     sensors=[alert_on_run_failure, releases],
     resources={

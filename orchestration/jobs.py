@@ -28,7 +28,7 @@ materialize_everything = dg.define_asset_job(
     description="Ingest every source incrementally, dbt build, run checks, publish serving.duckdb.",
 )
 
-weekly_fed = dg.define_asset_job(
+weekly_h41 = dg.define_asset_job(
     "weekly_h41",
     selection=dg.AssetSelection.keys(
         ["raw", "fred_observations"], ["raw", "fed_ddp_observations"], ["raw", "series_catalog"]
@@ -47,8 +47,8 @@ nightly_schedule = dg.ScheduleDefinition(
 )
 
 weekly_schedule = dg.ScheduleDefinition(
-    name="weekly_after_h41",
-    job=weekly_fed,
+    name="weekly_h41_schedule",
+    job=weekly_h41,
     cron_schedule="30 17 * * 4",
     execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,

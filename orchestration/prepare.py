@@ -10,9 +10,9 @@ from orchestration.resources import PipelineDbtResource
 
 
 def main() -> None:
-    # Absolute, as the run sets it: a different spelling changes dbt's profile hash and the run's
-    # `dbt build` would then re-parse the whole project instead of using this partial parse.
-    os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
+    # As the run sets them: a different value changes dbt's profile hash and the run's `dbt build`
+    # would then re-parse the whole project instead of using this partial parse.
+    os.environ.update(settings.dbt_env())
     dbt = PipelineDbtResource(project_dir=DBT_PROJECT, dbt_executable=settings.dbt_executable())
     dbt.cli(["parse", "--quiet"], target_path=DBT_PROJECT.target_path, raise_on_error=True).wait()
     print(f"dbt manifest: {DBT_PROJECT.manifest_path}")

@@ -1,10 +1,9 @@
-"""Resources, configured from the environment (API keys through `EnvVar`, never as values)."""
+"""Resources: every setting is read from the environment when a run starts (ingest.settings)."""
 
 from __future__ import annotations
 
 import contextlib
 import importlib.metadata
-import os
 import sys
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -13,9 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from dagster import ConfigurableResource, EnvVar
+from dagster import ConfigurableResource
 from dagster_dbt import DbtCliResource
-from dagster_duckdb import DuckDBResource
 from packaging import version
 from pydantic import Field
 
@@ -25,21 +23,22 @@ from ingest.transport import Transport, install_log_redaction, make_transport
 WAREHOUSE_POOL = "duckdb_warehouse"
 
 
-class WarehouseResource(DuckDBResource):
+class WarehouseResource(ConfigurableResource):
     """The pipeline's DuckDB warehouse with a single-writer guarantee.
 
     Every connection first takes `<warehouse>.lock` (a file lock), so a manual materialization in
     the UI and a scheduled run queue for the file instead of failing on DuckDB's own lock. Nothing
-    is opened until an asset asks for a connection. An empty `database` means
-    `$LIQUIDITY_DATA_DIR/warehouse.duckdb`, resolved when the run starts, not when the code loads.
+    is opened until an asset asks for a connection. The file is `settings.warehouse_path()`
+    (`LIQUIDITY_WAREHOUSE`, default `$LIQUIDITY_DATA_DIR/warehouse.duckdb`), read when the run starts:
+    the one setting that dbt also follows (`settings.dbt_env()`), so there is no second knob here
+    that could point ingest and dbt at different files.
     """
 
-    database: str = Field(default="", description="DuckDB file; empty: $LIQUIDITY_DATA_DIR/warehouse.duckdb")
     lock_timeout_seconds: float = Field(default=900.0, description="How long a writer waits for the lock.")
 
     @property
     def path(self) -> Path:
-        return Path(self.database) if self.database else settings.warehouse_path()
+        return settings.warehouse_path()
 
     @contextlib.contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -108,44 +107,33 @@ class PipelineDbtResource(DbtCliResource):
 
 
 class SourcesResource(ConfigurableResource):
-    """How sources are reached: live HTTP with optional keys, or a replay snapshot."""
+    """How sources are reached: live HTTP with optional keys, or a replay snapshot.
 
-    fred_api_key: str | None = Field(
-        default=None, description="FRED API key (FRED_API_KEY); enables the API."
+    The keys (`FRED_API_KEY`, `COINGECKO_API_KEY`, `COINGECKO_PLAN`) and `LIQUIDITY_REPLAY_DIR` are
+    read from the environment when a run uses the resource, not when the code location loads, so a
+    long-lived `dagster dev` sees a changed setting on the next run; the keys never become config
+    values the UI could show. `replay_dir` overrides the environment (tests, one-off runs)."""
+
+    replay_dir: str | None = Field(
+        default=None, description="Replay snapshot folder; default LIQUIDITY_REPLAY_DIR."
     )
-    coingecko_api_key: str | None = Field(default=None, description="CoinGecko key (COINGECKO_API_KEY).")
-    coingecko_plan: str = Field(default="demo", description="CoinGecko plan: demo or pro (COINGECKO_PLAN).")
-    replay_dir: str | None = Field(default=None, description="Replay snapshot folder (LIQUIDITY_REPLAY_DIR).")
 
     def api_keys(self) -> settings.ApiKeys:
-        plan = (self.coingecko_plan or "demo").lower()
-        if plan not in ("demo", "pro"):
-            raise ValueError(f"COINGECKO_PLAN must be 'demo' or 'pro', not {plan!r}")
-        return settings.ApiKeys(
-            fred=self.fred_api_key or None, coingecko=self.coingecko_api_key or None, coingecko_plan=plan
-        )
+        return settings.api_keys()
+
+    def replay(self) -> Path | None:
+        if not self.replay_dir:
+            return settings.replay_dir()
+        replay = Path(self.replay_dir).resolve()
+        if not replay.is_dir():
+            raise FileNotFoundError(f"LIQUIDITY_REPLAY_DIR={self.replay_dir} is not a directory")
+        return replay
 
     def transport(self) -> Transport:
         install_log_redaction(self.api_keys().secrets())
-        replay = Path(self.replay_dir).resolve() if self.replay_dir else None
-        if replay is not None and not replay.is_dir():
-            raise FileNotFoundError(f"LIQUIDITY_REPLAY_DIR={self.replay_dir} is not a directory")
-        return make_transport(replay, settings.landing_dir())
-
-
-def _env(name: str) -> EnvVar | None:
-    # An unset optional variable stays None; a set one is passed by name so its value never shows in the UI.
-    return EnvVar(name) if os.environ.get(name) else None
+        return make_transport(self.replay(), settings.landing_dir())
 
 
 def build_resources() -> dict:
-    """Resources for the code location; nothing is opened and no path is fixed at load time."""
-    return {
-        "warehouse": WarehouseResource(),
-        "sources": SourcesResource(
-            fred_api_key=_env("FRED_API_KEY"),
-            coingecko_api_key=_env("COINGECKO_API_KEY"),
-            coingecko_plan=_env("COINGECKO_PLAN") or "demo",
-            replay_dir=_env("LIQUIDITY_REPLAY_DIR"),
-        ),
-    }
+    """Resources for the code location; nothing is opened, no path fixed and no setting read at load time."""
+    return {"warehouse": WarehouseResource(), "sources": SourcesResource()}

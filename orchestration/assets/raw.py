@@ -41,7 +41,7 @@ def _materialize(
     except Exception as exc:
         # Only what can heal is worth the RetryPolicy (a 5xx, a 429, a timeout). A bad setting, a
         # damaged file or a payload that cannot parse fails at once, and the cause is the message.
-        secrets = [s for s in (sources.fred_api_key, sources.coingecko_api_key) if s]
+        secrets = sources.api_keys().secrets()
         reason = redact(f"{name}: {type(exc).__name__}: {exc}", secrets)
         raise dg.Failure(description=reason, allow_retries=is_transient(exc)) from exc
     per_series = {

@@ -14,11 +14,12 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import duckdb
 import pytest
 
-from ingest import calendar, catalog, warehouse
+from ingest import calendar, catalog, settings, warehouse
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
@@ -31,6 +32,9 @@ PROVENANCE = (
 
 def run_dbt(data_dir: Path, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "LIQUIDITY_DATA_DIR": str(data_dir), "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
+    env.pop("LIQUIDITY_WAREHOUSE", None)
+    with mock.patch.dict(os.environ, env, clear=True):
+        env.update(settings.dbt_env())
     cmd = [
         str(DBT),
         *args,

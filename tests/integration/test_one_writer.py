@@ -70,8 +70,9 @@ def holder(tmp_path: Path):
         proc.wait(timeout=10)
 
 
-def test_second_writer_times_out_on_the_file_lock_not_on_duckdbs_lock(holder):
+def test_second_writer_times_out_on_the_file_lock_not_on_duckdbs_lock(holder, monkeypatch):
     proc, path = holder
+    monkeypatch.setenv("LIQUIDITY_WAREHOUSE", str(path))
     # What the lock protects against: opening the file directly fails at once on DuckDB's own lock.
     with pytest.raises(duckdb.IOException, match="(?i)lock"):
         duckdb.connect(str(path))
@@ -84,7 +85,7 @@ def test_second_writer_times_out_on_the_file_lock_not_on_duckdbs_lock(holder):
 
     # The Dagster resource goes through the same lock.
     with pytest.raises(filelock.Timeout):
-        with WarehouseResource(database=str(path), lock_timeout_seconds=0.3).get_connection():
+        with WarehouseResource(lock_timeout_seconds=0.3).get_connection():
             pass
     assert proc.poll() is None, "the holder must be unaffected"
 

@@ -25,7 +25,8 @@ import pytest
 from werkzeug import Request as WRequest
 from werkzeug import Response as WResponse
 
-from ingest import coingecko, fed_ddp, fred, load, settings, treasury_dts, warehouse
+from bench.replay_server import CG, CG_PRO, DDP, EXPORT, FRED_OBS, FRED_SERIES, FREDGRAPH, source_urls
+from ingest import coingecko, fed_ddp, fred, load, settings, warehouse
 from ingest.transport import HostRateLimiter, LiveTransport, RedactingFilter
 
 
@@ -148,14 +149,6 @@ def fast_transport(landing: Path | None, **options) -> LiveTransport:
     return LiveTransport(landing, **settings_)
 
 
-FREDGRAPH = "/graph/fredgraph.csv"
-FRED_SERIES = "/fred/series"
-FRED_OBS = "/fred/series/observations"
-DDP = "/datadownload/Output.aspx"
-CG = "/api/v3"
-CG_PRO = "/pro/api/v3"
-EXPORT = "/price_charts/export/{coin}/usd.csv"
-DTS = "/services/api/fiscal_service/v1/accounting/dts/operating_cash_balance"
 TODAY = dt.date(2026, 1, 31)
 
 
@@ -275,13 +268,8 @@ class CliRun:
 
 def point_sources_at(mp: pytest.MonkeyPatch, base_url: str) -> None:
     """The fetchers' URL constants, as the reliability harness sets them (see Harness)."""
-    mp.setattr(fred, "FREDGRAPH_URL", base_url + FREDGRAPH)
-    mp.setattr(fred, "API_ROOT", base_url + "/fred")
-    mp.setattr(fed_ddp, "URL", base_url + DDP)
-    mp.setattr(coingecko, "DEMO_ROOT", base_url + CG)
-    mp.setattr(coingecko, "PRO_ROOT", base_url + CG_PRO)
-    mp.setattr(coingecko, "EXPORT_URL", base_url + EXPORT)
-    mp.setattr(treasury_dts, "URL", base_url + DTS)
+    for entry in source_urls(base_url):
+        mp.setattr(*entry)
 
 
 def run_cli(

@@ -38,7 +38,8 @@ from reliability_support import (
     sha256_file,
     table_hashes,
 )
-from replay_server import (
+
+from bench.replay_server import (
     ReplayServer,
     Step,
     drop,
@@ -50,7 +51,6 @@ from replay_server import (
     transformed,
     truncated,
 )
-
 from ingest import catalog, warehouse
 from ingest.transport import DEFAULT_MIN_INTERVAL, LiveTransport
 from orchestration import cli

@@ -115,6 +115,12 @@ def test_a_shrink_is_blocked_unless_the_override_is_set(good, snapshot, tmp_path
     assert after["liquidity_daily"] < before["liquidity_daily"]
     first = rows(allowed.data_dir / "serving.duckdb", "SELECT min(date)::VARCHAR FROM liquidity_daily")[0][0]
     assert first >= "2021-01-01"
+    # LIQUIDITY_START also moves dbt's calendar spine (dbt_project.yml calendar_start)
+    spine = rows(
+        allowed.data_dir / "warehouse.duckdb",
+        "SELECT min(date_day)::VARCHAR FROM intermediate.int_calendar_days",
+    )
+    assert spine == [("2021-01-01",)]
     assert "publish gate: passed with LIQUIDITY_ALLOW_SHRINK=1: liquidity_daily would lose rows" in output2
     scenario(
         "blocked with the reason and the override named; with LIQUIDITY_ALLOW_SHRINK=1 published and said",

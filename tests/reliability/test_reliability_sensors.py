@@ -14,7 +14,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from reliability_support import KEYED, capture_everything, point_sources_at, run_cli, table_hashes
-from replay_server import ReplayServer
+
+from bench.replay_server import ReplayServer
 
 FIRST, SECOND = "2025-11-19", "2026-01-31"
 

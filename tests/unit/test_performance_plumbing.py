@@ -155,6 +155,8 @@ def test_other_dbt_executable_still_asks_it(tmp_path):
 @needs_dbt
 def test_adapter_is_built_only_when_used(tmp_path, monkeypatch):
     monkeypatch.setenv("LIQUIDITY_DATA_DIR", str(tmp_path))
+    for name, value in settings.dbt_env().items():  # what the dbt asset exports before dbt runs
+        monkeypatch.setenv(name, value)
     calls = []
     resource = _resource()
     original = type(resource).__mro__[1]._initialize_dbt_core_adapter

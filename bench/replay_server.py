@@ -51,10 +51,34 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from pytest_httpserver import HTTPServer
-from reliability_support import CG, CG_PRO, DDP, DTS, EXPORT, FRED_OBS, FRED_SERIES, FREDGRAPH
 from werkzeug import Request, Response
 
-from ingest import catalog, fed_ddp, treasury_dts
+from ingest import catalog, coingecko, fed_ddp, fred, treasury_dts
+
+# The routes, as each real source spells its path (tests point the loaders' base URLs here).
+FREDGRAPH = "/graph/fredgraph.csv"
+FRED_SERIES = "/fred/series"
+FRED_OBS = "/fred/series/observations"
+DDP = "/datadownload/Output.aspx"
+CG = "/api/v3"
+CG_PRO = "/pro/api/v3"
+EXPORT = "/price_charts/export/{coin}/usd.csv"
+DTS = "/services/api/fiscal_service/v1/accounting/dts/operating_cash_balance"
+
+
+def source_urls(base_url: str) -> list[tuple[object, str, str]]:
+    """(module, URL constant, value) that point every fetcher at this server's routes under `base_url`:
+    tests set them with `monkeypatch.setattr(*entry)`, bench scripts with `setattr(*entry)`."""
+    return [
+        (fred, "FREDGRAPH_URL", base_url + FREDGRAPH),
+        (fred, "API_ROOT", base_url + "/fred"),
+        (fed_ddp, "URL", base_url + DDP),
+        (coingecko, "DEMO_ROOT", base_url + CG),
+        (coingecko, "PRO_ROOT", base_url + CG_PRO),
+        (coingecko, "EXPORT_URL", base_url + EXPORT),
+        (treasury_dts, "URL", base_url + DTS),
+    ]
+
 
 MAX_HANG = 10.0
 HTML_ERROR_PAGE = (
