@@ -12,7 +12,7 @@ import functools
 
 import duckdb
 
-from ingest import calendar, catalog, warehouse
+from ingest import calendar, catalog, registry, warehouse
 from ingest.catalog import Series
 
 JUMP_FACTOR = 300.0  # consecutive observations differing by ~1000x are a unit change, not a market move
@@ -29,7 +29,7 @@ class Finding:
 
 
 def _series_table(source: str) -> str:
-    return {"fred": "raw.fred_observations", "fed_ddp": "raw.fed_ddp_observations"}[source]
+    return registry.for_catalog_source(source).table
 
 
 @functools.cache
@@ -311,16 +311,8 @@ def net_liquidity_identity(con: duckdb.DuckDBPyConnection) -> Finding:
 
 
 FUTURE_TABLES = {
-    # table: (date column, what names the series, value column)
-    "raw.fred_observations": ("observation_date", "series_id", "value"),
-    "raw.fed_ddp_observations": ("observation_date", "series_id", "value"),
-    "raw.coingecko_market_chart": ("observation_date", "coin_id", "price_usd"),
-    "raw.coingecko_global": ("observation_date", "origin", "total_market_cap_usd"),
-    "raw.treasury_dts_cash_balance": (
-        "observation_date",
-        "account_type",
-        "coalesce(close_today_bal, open_today_bal)",
-    ),
+    # table: (date column, what names the series, value column): every raw table, and the two marts
+    **{t.table: (t.date_column, t.series_column, t.value_sql) for t in registry.RAW_TABLES},
     "marts.liquidity_daily": ("date", None, "net_liquidity_bn"),
     "marts.crypto_vs_liquidity": ("date", None, "btc_price_usd"),
 }

@@ -11,7 +11,8 @@ the loads (so a probe is validated like any payload and never trusts a malformed
 - CoinGecko: the first configured coin's `market_chart` for the days since its watermark;
 - Treasury DTS: `record_date:gte:` watermark + 1 day with `page[size]=1`: one row, or none.
 
-Each returns {probed series: newest observation after its watermark}; empty means nothing new.
+Each is `poll(transport, watermarks, today)` (the raw-table registry names each table's probe) and
+returns {probed series: newest observation after its watermark}; empty means nothing new.
 A series with no watermark yet is left to the first full load (`make run`, the nightly schedule).
 """
 
@@ -53,7 +54,7 @@ def fred_probes() -> list[catalog.Series]:
     return list(chosen.values())
 
 
-def poll_fred(transport: Transport, watermarks: dict[str, dt.date]) -> PollResult:
+def poll_fred(transport: Transport, watermarks: dict[str, dt.date], today: dt.date) -> PollResult:
     def probe() -> dict[str, dt.date]:
         found = {}
         for series in fred_probes():
@@ -68,7 +69,7 @@ def poll_fred(transport: Transport, watermarks: dict[str, dt.date]) -> PollResul
     return _counted(transport, probe)
 
 
-def poll_fed_ddp(transport: Transport, watermarks: dict[str, dt.date]) -> PollResult:
+def poll_fed_ddp(transport: Transport, watermarks: dict[str, dt.date], today: dt.date) -> PollResult:
     def probe() -> dict[str, dt.date]:
         found = {}
         for release in ("H41", "H8"):
@@ -101,7 +102,7 @@ def poll_coingecko(transport: Transport, watermarks: dict[str, dt.date], today: 
     return _counted(transport, probe)
 
 
-def poll_treasury_dts(transport: Transport, watermarks: dict[str, dt.date]) -> PollResult:
+def poll_treasury_dts(transport: Transport, watermarks: dict[str, dt.date], today: dt.date) -> PollResult:
     def probe() -> dict[str, dt.date]:
         last = watermarks.get(treasury_dts.DATASET)
         if last is None:

@@ -32,72 +32,14 @@ import filelock
 import pandas as pd
 import pyarrow as pa
 
-from ingest import calendar, settings
+from ingest import calendar, registry, settings
 from ingest.catalog import load_catalog
 
-# Every raw observation row's provenance: when it became public (release date and instant), when it
-# was fetched and last revised (with the value it replaced), where from, and the payload's digest.
-PROVENANCE_COLUMNS = """
-    known_on         DATE      NOT NULL,
-    known_at         TIMESTAMP NOT NULL,
-    fetched_at       TIMESTAMP NOT NULL,
-    updated_at       TIMESTAMP NOT NULL,
-    previous_value   DOUBLE,
-    source_url       VARCHAR   NOT NULL,
-    payload_sha256   VARCHAR   NOT NULL,
-"""
-
-OBSERVATION_COLUMNS = f"""
-    series_id        VARCHAR   NOT NULL,
-    observation_date DATE      NOT NULL,
-    value            DOUBLE    NOT NULL,
-    {PROVENANCE_COLUMNS}
-"""
-
-DDL = f"""
-CREATE SCHEMA IF NOT EXISTS raw;
-CREATE TABLE IF NOT EXISTS raw.fred_observations (
-    {OBSERVATION_COLUMNS}
-    PRIMARY KEY (series_id, observation_date)
-);
-CREATE TABLE IF NOT EXISTS raw.fed_ddp_observations (
-    release          VARCHAR   NOT NULL,
-    {OBSERVATION_COLUMNS}
-    PRIMARY KEY (series_id, observation_date)
-);
-CREATE TABLE IF NOT EXISTS raw.coingecko_market_chart (
-    coin_id          VARCHAR   NOT NULL,
-    observation_date DATE      NOT NULL,
-    origin           VARCHAR   NOT NULL,
-    snapped_at       TIMESTAMP NOT NULL,
-    price_usd        DOUBLE,
-    market_cap_usd   DOUBLE,
-    total_volume_usd DOUBLE,
-    {PROVENANCE_COLUMNS}
-    PRIMARY KEY (coin_id, observation_date, origin)
-);
-CREATE TABLE IF NOT EXISTS raw.coingecko_global (
-    origin               VARCHAR   NOT NULL,
-    snapped_at           TIMESTAMP NOT NULL,
-    observation_date     DATE      NOT NULL,
-    total_market_cap_usd DOUBLE    NOT NULL,
-    total_volume_usd     DOUBLE,
-    {PROVENANCE_COLUMNS}
-    PRIMARY KEY (origin, snapped_at)
-);
-CREATE TABLE IF NOT EXISTS raw.treasury_dts_cash_balance (
-    observation_date     DATE      NOT NULL,
-    account_type         VARCHAR   NOT NULL,
-    close_today_bal      DOUBLE,
-    open_today_bal       DOUBLE,
-    open_month_bal       DOUBLE,
-    open_fiscal_year_bal DOUBLE,
-    table_nbr            VARCHAR,
-    sub_table_name       VARCHAR,
-    src_line_nbr         INTEGER,
-    {PROVENANCE_COLUMNS}
-    PRIMARY KEY (observation_date, account_type)
-);
+# The raw tables' DDL comes from the registry (one declaration per table); the load log is this module's.
+DDL = (
+    "CREATE SCHEMA IF NOT EXISTS raw;\n"
+    + "\n".join(t.ddl for t in registry.RAW_TABLES)
+    + """
 CREATE TABLE IF NOT EXISTS raw.load_log (
     run_id          VARCHAR,
     source          VARCHAR   NOT NULL,
@@ -113,41 +55,14 @@ CREATE TABLE IF NOT EXISTS raw.load_log (
     message         VARCHAR
 );
 """
-
-
-@dataclasses.dataclass(frozen=True)
-class TableSpec:
-    """A raw table: its name, key, the compared value columns and the revision column."""
-
-    name: str
-    key: tuple[str, ...]
-    values: tuple[str, ...]
-    revision_value: str  # the column whose old value goes into previous_value
-
-
-FRED = TableSpec("raw.fred_observations", ("series_id", "observation_date"), ("value",), "value")
-FED_DDP = TableSpec("raw.fed_ddp_observations", ("series_id", "observation_date"), ("value",), "value")
-MARKET_CHART = TableSpec(
-    "raw.coingecko_market_chart",
-    ("coin_id", "observation_date", "origin"),
-    ("price_usd", "market_cap_usd", "total_volume_usd"),
-    "price_usd",
 )
-GLOBAL = TableSpec(
-    "raw.coingecko_global",
-    ("origin", "snapped_at"),
-    ("total_market_cap_usd", "total_volume_usd"),
-    "total_market_cap_usd",
-)
-# observation_date is the DTS record_date. previous_value keeps open_today_bal, the one balance
-# every label era fills (from 2022-04-18 the TGA closing balance is in open_today_bal).
-TREASURY_DTS = TableSpec(
-    "raw.treasury_dts_cash_balance",
-    ("observation_date", "account_type"),
-    ("close_today_bal", "open_today_bal", "open_month_bal", "open_fiscal_year_bal"),
-    "open_today_bal",
-)
-TABLES = {spec.name: spec for spec in (FRED, FED_DDP, MARKET_CHART, GLOBAL, TREASURY_DTS)}
+
+
+TableSpec = registry.TableSpec
+TABLES = {t.table: t.spec for t in registry.RAW_TABLES}
+# The specs loaders and tests name most often.
+FRED = registry.get("fred_observations").spec
+MARKET_CHART = registry.get("coingecko_market_chart").spec
 
 
 @contextlib.contextmanager
@@ -186,9 +101,8 @@ def migrate_known_at(con: duckdb.DuckDBPyConnection) -> list[str]:
         have.setdefault(f"raw.{table}", []).append(column)
     stale = [name for name in TABLES if name in have and "known_at" not in have[name]]
     rules = {(s.source, s.series_id): s.release_rule for s in load_catalog()}
-    sources = {FRED.name: "fred", FED_DDP.name: "fed_ddp", TREASURY_DTS.name: "treasury_dts"}
     for name in stale:
-        source = sources.get(name)
+        source = registry.BY_TABLE[name].source
         old = f"{name}__before_known_at"
         with transaction(con):
             con.execute(f"ALTER TABLE {name} RENAME TO {old.split('.')[1]}")

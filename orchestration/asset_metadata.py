@@ -1,8 +1,8 @@
 """What a materialization shows in the Dagster UI: row count, date range, the last value of the
 table's headline series and a Markdown preview of its newest rows.
 
-`PROFILES` is the one place that says which series is the headline of which table (and which
-columns the preview shows). Raw assets compute this with their own connection right after loading;
+The raw tables' headline series and preview columns come from the raw-table registry
+(`ingest/registry.py`); `profiles()` adds the marts'. Raw assets compute this with their own connection right after loading;
 the dbt asset computes it after `dbt build` has exited (the dbt process holds DuckDB's file lock
 while it runs). Every query is read-only.
 """
@@ -18,23 +18,13 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from ingest import catalog
+from ingest import registry
+from ingest.registry import Headline
 
 ROW_COUNT = "dagster/row_count"  # shown natively by the UI (table metadata)
 PREVIEW_ROWS = 5
 # Date columns looked for, in this order, when a table has no profile (staging, intermediate, seeds).
 DATE_COLUMNS = ("date", "date_day", "observation_date", "quarter_start", "event_date")
-
-
-@dataclasses.dataclass(frozen=True)
-class Headline:
-    """The newest non-NULL `column` of the rows matching `where`, ordered by the profile's date column."""
-
-    name: str  # metadata key of the value, with its unit (a number, so the UI plots it over runs)
-    column: str
-    where: str = "TRUE"
-    tie_break: str = ""  # extra ORDER BY terms after the date, e.g. prefer the API over the export
-    scale: float = 1.0  # value shown = column * scale (raw values are as published)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,92 +40,22 @@ class Profile:
     summary_by: str = ""  # raw tables: a per-series summary (rows, first, last) grouped by this expression
 
 
-def _raw_series(source: str, series_id: str) -> Headline:
-    """A raw catalog series in its catalog target unit (value x scale, e.g. USD mn -> USD bn)."""
-    s = catalog.get(source, series_id)
-    return Headline(
-        f"{series_id} ({s.target_unit})",
-        "value",
-        where=f"series_id = '{series_id}'",
-        scale=s.scale,
-    )
-
-
 def profiles() -> dict[str, Profile]:
     """Asset key (user string) -> what its materialization reports."""
-    walcl = _raw_series("fred", "WALCL")
-    reserves_ddp = _raw_series("fed_ddp", "RESH4R_XAW_N.WW")
-    observation = ("series_id", "observation_date", "value", "known_on", "updated_at", "previous_value")
+    raw = {
+        f"raw/{t.name}": Profile(
+            t.table,
+            t.date_column,
+            (t.headline(),),
+            t.preview,
+            preview_where=t.preview_where,
+            preview_order=t.preview_order,
+            summary_by=t.summary_by or t.series_column,
+        )
+        for t in registry.RAW_TABLES
+    }
     return {
-        "raw/fred_observations": Profile(
-            "raw.fred_observations",
-            "observation_date",
-            (walcl,),
-            observation,
-            preview_where=walcl.where,
-            summary_by="series_id",
-        ),
-        "raw/fed_ddp_observations": Profile(
-            "raw.fed_ddp_observations",
-            "observation_date",
-            (reserves_ddp,),
-            ("release", *observation),
-            preview_where=reserves_ddp.where,
-            summary_by="series_id",
-        ),
-        "raw/coingecko_market_chart": Profile(
-            "raw.coingecko_market_chart",
-            "observation_date",
-            (
-                Headline(
-                    "bitcoin price (usd)",
-                    "price_usd",
-                    where="coin_id = 'bitcoin'",
-                    tie_break="origin = 'api' DESC",
-                ),
-            ),
-            ("coin_id", "observation_date", "origin", "price_usd", "market_cap_usd", "total_volume_usd"),
-            preview_where="coin_id = 'bitcoin'",
-            preview_order="observation_date DESC, origin",
-            summary_by="coin_id || '/' || origin",
-        ),
-        "raw/coingecko_global": Profile(
-            "raw.coingecko_global",
-            "observation_date",
-            (
-                Headline(
-                    "total crypto market cap (usd)",
-                    "total_market_cap_usd",
-                    tie_break="snapped_at DESC",
-                ),
-            ),
-            ("origin", "observation_date", "snapped_at", "total_market_cap_usd", "total_volume_usd"),
-            preview_order="observation_date DESC, snapped_at DESC",
-            summary_by="origin",
-        ),
-        "raw/treasury_dts_cash_balance": Profile(
-            "raw.treasury_dts_cash_balance",
-            "observation_date",
-            # The label of the TGA closing row since 2022-04-18 (earlier eras: see dbt staging).
-            (
-                Headline(
-                    "TGA closing balance (usd_bn)",
-                    "open_today_bal",
-                    where="account_type = 'Treasury General Account (TGA) Closing Balance'",
-                    scale=catalog.get("treasury_dts", "DTS_TGA_CLOSE").scale,
-                ),
-            ),
-            (
-                "observation_date",
-                "account_type",
-                "close_today_bal",
-                "open_today_bal",
-                "known_on",
-                "updated_at",
-            ),
-            preview_order="observation_date DESC, src_line_nbr",
-            summary_by="account_type",
-        ),
+        **raw,
         "marts/liquidity_daily": Profile(
             "marts.liquidity_daily",
             "date",

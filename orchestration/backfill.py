@@ -14,21 +14,14 @@ file are not rebuilt here: run `materialize_everything` afterwards to carry the 
 import dagster as dg
 from pydantic import Field
 
-from ingest import load
+from ingest import load, registry
 from ingest.errors import InvalidIdentifier, NetworkUnreachable
 from orchestration.assets.raw import run_logger
 from orchestration.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
 
-RAW_ASSET = {
-    "fred": ["raw", "fred_observations"],
-    "fed_ddp": ["raw", "fed_ddp_observations"],
-    "coingecko": ["raw", "coingecko_market_chart"],
-    "treasury_dts": ["raw", "treasury_dts_cash_balance"],
-}
-
 
 class BackfillConfig(dg.Config):
-    source: str = Field(description="fred, fed_ddp, coingecko or treasury_dts")
+    source: str = Field(description=f"one of {', '.join(registry.BACKFILL)}")
     series: str = Field(
         description="catalog series id (fred / fed_ddp), CoinGecko coin id, or operating_cash_balance "
         "(treasury_dts), e.g. WALCL"
@@ -82,7 +75,7 @@ def backfill_series_op(
         raise dg.Failure(description=outcome.message or "backfill failed", metadata=summary)
     context.log_event(
         dg.AssetMaterialization(
-            asset_key=RAW_ASSET[config.source],
+            asset_key=["raw", registry.BACKFILL[config.source].name],
             description=f"backfill {config.series} {config.start}..{config.end}",
             metadata={**summary, "url": outcome.url or ""},
         )

@@ -7,16 +7,9 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import duckdb
 
-from ingest import load, quality, settings
+from ingest import load, quality, registry, settings
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
-RAW = {
-    "fred_observations": "raw.fred_observations",
-    "fed_ddp_observations": "raw.fed_ddp_observations",
-    "coingecko_market_chart": "raw.coingecko_market_chart",
-    "coingecko_global": "raw.coingecko_global",
-    "treasury_dts_cash_balance": "raw.treasury_dts_cash_balance",
-}
 LIQUIDITY_DAILY = dg.AssetKey(["marts", "liquidity_daily"])
 
 
@@ -61,65 +54,66 @@ def _raw(name: str) -> dg.AssetKey:
     return dg.AssetKey(["raw", name])
 
 
+# The Python rules a raw table of the registry can list (`RawTable.rules`): check name -> (description,
+# rule(con, table), blocking). Every raw table also gets `schema_drift`.
+TABLE_RULES: dict[
+    str, tuple[str, Callable[[duckdb.DuckDBPyConnection, registry.RawTable], quality.Finding], bool]
+] = {
+    "unit_drift": (
+        "Every value inside the catalog's magnitude band (scaled to the target unit) and no ~1000x jump "
+        "between consecutive observations of a stock series (blocking).",
+        lambda con, t: quality.unit_drift(con, t.source),
+        True,
+    ),
+    "continuity": (
+        "No missing Wednesday inside a weekly series; no business-day gap longer than the Fed holiday "
+        "calendar allows in daily series over the last two years (blocking).",
+        lambda con, t: quality.continuity(con, t.source),
+        True,
+    ),
+    "freshness": (
+        "Newest observation against the release calendar (e.g. WALCL late if no new Wednesday by the "
+        "Friday after its Thursday release). Required series late: error; optional stale: warning.",
+        lambda con, t: quality.freshness(con, t.source, as_of_today()),
+        False,
+    ),
+    "crypto_freshness": (
+        "Every configured coin has yesterday's UTC close.",
+        lambda con, t: quality.crypto_freshness(con, settings.coins(), as_of_today()),
+        False,
+    ),
+    "reconciliation_with_fred": (
+        "DDP H.4.1 week averages equal their FRED counterparts on every overlapping week, exactly to the "
+        "unit (catalog column reconciles_with; blocking).",
+        lambda con, t: quality.reconciliation(con),
+        True,
+    ),
+}
+# The check name a rule runs under on its asset (the crypto rule is that table's freshness check).
+CHECK_NAME = {"crypto_freshness": "freshness"}
+
 ALL_CHECKS = [
     *[
         _check(
-            _raw(name),
+            _raw(t.name),
             "schema_drift",
-            f"Columns and types of {table} equal the DDL in ingest/warehouse.py (blocking).",
-            lambda con, table=table: quality.schema_drift(con, table),
+            f"Columns and types of {t.table} equal its declaration in ingest/registry.py (blocking).",
+            lambda con, table=t.table: quality.schema_drift(con, table),
             blocking=True,
         )
-        for name, table in RAW.items()
+        for t in registry.RAW_TABLES
     ],
     *[
         _check(
-            _raw(f"{source}_observations"),
-            "unit_drift",
-            "Every value inside the catalog's magnitude band (scaled to the target unit) and no ~1000x jump "
-            "between consecutive observations of a stock series (blocking).",
-            lambda con, source=source: quality.unit_drift(con, source),
-            blocking=True,
+            _raw(t.name),
+            CHECK_NAME.get(rule, rule),
+            TABLE_RULES[rule][0],
+            lambda con, t=t, rule=rule: TABLE_RULES[rule][1](con, t),
+            blocking=TABLE_RULES[rule][2],
         )
-        for source in ("fred", "fed_ddp")
+        for t in registry.RAW_TABLES
+        for rule in t.rules
     ],
-    *[
-        _check(
-            _raw(f"{source}_observations"),
-            "continuity",
-            "No missing Wednesday inside a weekly series; no business-day gap longer than the Fed holiday "
-            "calendar allows in daily series over the last two years (blocking).",
-            lambda con, source=source: quality.continuity(con, source),
-            blocking=True,
-        )
-        for source in ("fred", "fed_ddp")
-    ],
-    *[
-        _check(
-            _raw(f"{source}_observations"),
-            "freshness",
-            "Newest observation against the release calendar (e.g. WALCL late if no new Wednesday by the "
-            "Friday after its Thursday release). Required series late: error; optional stale: warning.",
-            lambda con, source=source: quality.freshness(con, source, as_of_today()),
-            blocking=False,
-        )
-        for source in ("fred", "fed_ddp")
-    ],
-    _check(
-        _raw("coingecko_market_chart"),
-        "freshness",
-        "Every configured coin has yesterday's UTC close.",
-        lambda con: quality.crypto_freshness(con, settings.coins(), as_of_today()),
-        blocking=False,
-    ),
-    _check(
-        _raw("fed_ddp_observations"),
-        "reconciliation_with_fred",
-        "DDP H.4.1 week averages equal FRED WTREGEN and WRESBAL, and RESPPMA_N.WW equals WALCL, on every "
-        "overlapping week, exactly to the unit (catalog column reconciles_with; blocking).",
-        quality.reconciliation,
-        blocking=True,
-    ),
     _check(
         LIQUIDITY_DAILY,
         "net_liquidity_identity",

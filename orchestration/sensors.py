@@ -19,7 +19,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from ingest import load, release_poll, settings
+from ingest import load, registry, release_poll, settings
 from ingest.errors import SourceError
 from ingest.transport import make_transport
 from orchestration.assets.dbt import dbt_models
@@ -29,7 +29,7 @@ from orchestration.jobs import SKIP_UNCHANGED, materialize_everything
 
 POLL_SECONDS = 300
 
-Poll = Callable[[object, dict[str, dt.date]], release_poll.PollResult]
+Poll = Callable[[object, dict[str, dt.date], dt.date], release_poll.PollResult]
 
 
 def watermarks(instance: dg.DagsterInstance, key: dg.AssetKey) -> dict[str, dt.date] | None:
@@ -50,13 +50,8 @@ def downstream_of_raw() -> list[dg.AssetKey]:
     return [*dbt_models.keys, SERVING_KEY, REPORT_KEY]
 
 
-# Raw asset -> its probe (ingest.release_poll).
-POLLS: dict[str, Poll] = {
-    "fred_observations": release_poll.poll_fred,
-    "fed_ddp_observations": release_poll.poll_fed_ddp,
-    "coingecko_market_chart": lambda transport, marks: release_poll.poll_coingecko(transport, marks, today()),
-    "treasury_dts_cash_balance": release_poll.poll_treasury_dts,
-}
+# Raw asset -> its probe (ingest.release_poll), for every raw table of the registry that has one.
+POLLS: dict[str, Poll] = {t.name: getattr(release_poll, t.poll) for t in registry.RAW_TABLES if t.poll}
 
 
 def poll_all(
@@ -72,7 +67,7 @@ def poll_all(
             notes.append(f"raw/{asset} never loaded (its first load is make run's or the schedule's)")
             continue
         try:
-            result = poll(transport, marks)
+            result = poll(transport, marks, today())
         except (SourceError, ValueError) as exc:
             notes.append(f"raw/{asset} probe failed, will try again: {exc}")
             continue

@@ -9,43 +9,16 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from typing import Any
 
 import dagster as dg
 import duckdb
 
-from ingest import settings, warehouse
+from ingest import registry, settings, warehouse
 from orchestration.assets.dbt import DBT_SKIPPED
 from orchestration.assets.report import REPORT_KEY
 from orchestration.assets.serving import SERVING_KEY
 
-
-@dataclass(frozen=True)
-class Source:
-    name: str  # as printed
-    asset: str  # raw asset name (key raw/<asset>)
-    table: str
-    load_source: str  # raw.load_log.source
-    global_series: bool | None = None  # coingecko: True = the /global series, False = coins
-    freshness_check: bool = True  # the raw asset has a `freshness` asset check
-    freshness_at: tuple[dg.AssetKey, str] | None = None  # (asset, check name) when it is elsewhere
-
-
-SOURCES = (
-    Source("fred", "fred_observations", "raw.fred_observations", "fred"),
-    Source("fed_ddp", "fed_ddp_observations", "raw.fed_ddp_observations", "fed_ddp"),
-    Source("coingecko", "coingecko_market_chart", "raw.coingecko_market_chart", "coingecko", False),
-    Source("coingecko_global", "coingecko_global", "raw.coingecko_global", "coingecko", True, False),
-    # Its freshness check reads dbt's output, so it sits on marts/liquidity_daily, not on the raw asset.
-    Source(
-        "treasury_dts",
-        "treasury_dts_cash_balance",
-        "raw.treasury_dts_cash_balance",
-        "treasury_dts",
-        freshness_at=(dg.AssetKey(["marts", "liquidity_daily"]), "dts_freshness"),
-    ),
-)
 LAYERS = ("raw", "seeds", "staging", "intermediate", "marts", "serving", "report")  # printing order
 
 
@@ -138,27 +111,26 @@ def _source_table(result: dg.ExecuteInProcessResult, checks: dict, wh) -> list[s
             [result.run_id],
         ).fetchall()
         stats = {
-            s.name: con.execute(f"SELECT count(*), max(observation_date)::VARCHAR FROM {s.table}").fetchone()
-            for s in SOURCES
+            t.name: con.execute(f"SELECT count(*), max({t.date_column})::VARCHAR FROM {t.table}").fetchone()
+            for t in registry.RAW_TABLES
         }
     lines = ["sources (rows in warehouse, this run +inserted ~updated, newest observation, freshness):"]
-    for s in SOURCES:
-        mine = [
-            row
-            for row in loads
-            if row[0] == s.load_source
-            and (s.global_series is None or row[1].startswith("global") == s.global_series)
-        ]
-        rows, last = stats[s.name]
+    for t in registry.RAW_TABLES:
+        mine = [row for row in loads if t.owns_load(row[0], row[1])]
+        rows, last = stats[t.name]
         inserted = sum(r[3] or 0 for r in mine)
         updated = sum(r[4] or 0 for r in mine)
-        ev = checks.get(s.freshness_at or (dg.AssetKey(["raw", s.asset]), "freshness"))
+        at = t.freshness_at or (f"raw/{t.name}", "freshness")
+        ev = checks.get((dg.AssetKey.from_user_string(at[0]), at[1]))
         if ev is not None:
             fresh = f"{_state(ev)} {_reason(ev)}"
         else:
-            fresh = "freshness not checked in this run" if s.freshness_check else "(no freshness check)"
+            has_check = t.freshness_at or {"freshness", "crypto_freshness"} & set(t.rules)
+            fresh = "freshness not checked in this run" if has_check else "(no freshness check)"
         this_run = f"+{inserted:,} ~{updated:,}" if mine else "not loaded"
-        lines.append(f"  {s.name:17s}{rows:>10,} rows  {this_run:>16s}  last {last or '-':10s}  {fresh}")
+        lines.append(
+            f"  {t.label or t.source:17s}{rows:>10,} rows  {this_run:>16s}  last {last or '-':10s}  {fresh}"
+        )
         for _source, series, status, _ins, _upd, message in mine:
             if status != "ok":
                 lines.append(f"      {series} {status}: {message}")

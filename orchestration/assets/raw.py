@@ -6,7 +6,7 @@ import logging
 
 import dagster as dg
 
-from ingest import load, quality
+from ingest import load, quality, registry
 from ingest import warehouse as raw_db
 from ingest.errors import NetworkUnreachable, is_transient, redact
 from ingest.transport import RedactingFilter
@@ -97,7 +97,7 @@ def _load(
             raise dg.Failure(description=f"{drift.summary}: {drift.details}", allow_retries=False)
         ctx = load.context(con, transport, context.run_id, keys, logger=logger)
         try:
-            result = load.LOADERS[name](ctx)
+            result = load.run(name, ctx)
         except NetworkUnreachable as exc:
             raise dg.Failure(description=str(exc), allow_retries=False) from None
         table_md = safe_table_metadata(con, context.asset_key.to_user_string(), table, context.log)
@@ -125,32 +125,13 @@ def _raw_asset(name: str, table: str, description: str) -> dg.AssetsDefinition:
     return _asset
 
 
-fred_observations = _raw_asset(
-    "fred_observations",
-    "raw.fred_observations",
-    "FRED series from the catalog (fredgraph.csv, or the API with FRED_API_KEY), as published, with release dates.",
-)
-fed_ddp_observations = _raw_asset(
-    "fed_ddp_observations",
-    "raw.fed_ddp_observations",
-    "Federal Reserve DDP CSVs (H.4.1 and H.8): catalog series, multiplier applied (USD).",
-)
-coingecko_market_chart = _raw_asset(
-    "coingecko_market_chart",
-    "raw.coingecko_market_chart",
-    "CoinGecko daily price, market cap and volume per coin (API market_chart + website export backfill).",
-)
-coingecko_global = _raw_asset(
-    "coingecko_global",
-    "raw.coingecko_global",
-    "Total crypto market cap: /global snapshot once per run, history from /global/market_cap_chart (pro).",
-)
-treasury_dts_cash_balance = _raw_asset(
-    "treasury_dts_cash_balance",
-    "raw.treasury_dts_cash_balance",
-    "Treasury FiscalData Daily Treasury Statement, Table I (operating cash balance): every row as published, "
-    "all pages, balances in millions USD; the daily TGA closing balance is picked in dbt staging.",
-)
+# One asset per raw table of the registry (ingest/registry.py).
+TABLE_ASSETS = [_raw_asset(t.name, t.table, t.description) for t in registry.RAW_TABLES]
+
+
+def raw_asset(name: str) -> dg.AssetsDefinition:
+    """The asset of raw table `name` (registry name, e.g. fred_observations)."""
+    return next(a for a in TABLE_ASSETS if a.key.path[-1] == name)
 
 
 @dg.asset(
@@ -179,11 +160,4 @@ def series_catalog(warehouse: WarehouseResource) -> dg.MaterializeResult:
     )
 
 
-RAW_ASSETS = [
-    fred_observations,
-    fed_ddp_observations,
-    coingecko_market_chart,
-    coingecko_global,
-    treasury_dts_cash_balance,
-    series_catalog,
-]
+RAW_ASSETS = [*TABLE_ASSETS, series_catalog]

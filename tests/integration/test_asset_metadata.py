@@ -24,7 +24,7 @@ from dagster_dbt import DbtCliResource
 from ingest import catalog, quality, settings, warehouse
 from orchestration import checks
 from orchestration.assets.dbt import dbt_models
-from orchestration.assets.raw import fred_observations
+from orchestration.assets.raw import raw_asset
 from orchestration.project import DBT_PROJECT
 from orchestration.resources import SourcesResource, WarehouseResource
 from orchestration.summary import print_summary
@@ -72,7 +72,9 @@ def test_raw_metadata_progress_log_and_summary(tmp_path, clean_env, capsys):
     key = dg.AssetKey(["raw", "fred_observations"])
     freshness = [c for c in checks.ALL_CHECKS if dg.AssetCheckKey(key, "freshness") in c.check_keys]
     with dg.DagsterInstance.ephemeral() as instance:
-        result = dg.materialize([fred_observations, *freshness], resources=resources, instance=instance)
+        result = dg.materialize(
+            [raw_asset("fred_observations"), *freshness], resources=resources, instance=instance
+        )
         messages = [e.user_message for e in instance.all_logs(result.run_id)]
     assert result.success
     md = materialization(result, "raw/fred_observations")

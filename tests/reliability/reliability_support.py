@@ -219,10 +219,10 @@ class Harness:
         with warehouse.connect(self.db) as con:
             ctx = self.context(con, transport, fred_key, run_id)
             for source_load in (
-                load.load_fred(ctx, ["WALCL", "WTREGEN"]),
-                load.load_fed_ddp(ctx),
-                load.load_coingecko_market_chart(ctx, ["bitcoin"]),
-                load.load_coingecko_global(ctx),
+                load.run("fred_observations", ctx, ["WALCL", "WTREGEN"]),
+                load.run("fed_ddp_observations", ctx),
+                load.run("coingecko_market_chart", ctx, ["bitcoin"]),
+                load.run("coingecko_global", ctx),
             ):
                 for s in source_load.series:
                     results[(s.source, s.series)] = s

@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 from reliability_support import CG, DDP, FRED_OBS, FREDGRAPH, Harness, Reply, fast_transport
 
-from ingest import catalog, coingecko, load, warehouse
+from ingest import catalog, coingecko, fred, load, warehouse
 from ingest.errors import PayloadError
 from ingest.transport import ReplayTransport, Request
 
@@ -417,13 +417,15 @@ def test_path_escaping_ids_are_rejected_before_any_request_or_write(
     h.router.hits.clear()
 
     bad_fred = dataclasses.replace(catalog.get("fred", "WALCL"), series_id="../../etc")
-    monkeypatch.setattr(load.catalog, "series_for", lambda source, dataset=None: [bad_fred])
+    monkeypatch.setattr(catalog, "series_for", lambda source, dataset=None: [bad_fred])
     transport = fast_transport(h.landing)
     with warehouse.connect(h.db) as con:
         ctx = h.context(con, transport, run_id="run2")
-        fred_result = load.load_fred(ctx)
-        coin_result = load.load_coingecko_market_chart(ctx, ["../../etc", "bitcoin/../../x"])
-        keyed_fred_result = load.load_fred(h.context(con, transport, fred_key="k", run_id="run2"))
+        fred_result = load.run("fred_observations", ctx)
+        coin_result = load.run("coingecko_market_chart", ctx, ["../../etc", "bitcoin/../../x"])
+        keyed_fred_result = load.run(
+            "fred_observations", h.context(con, transport, fred_key="k", run_id="run2")
+        )
 
     for result, source, ids in (
         (fred_result, "fred", ["../../etc"]),
@@ -472,17 +474,19 @@ def test_unreachable_network_stops_the_source_with_the_offline_hint(
     h.serve_good(1)
     h.run(fast_transport(h.landing), run_id="run1")
     before = snapshot_all(h)
-    monkeypatch.setattr(load.fred, "FREDGRAPH_URL", closed_port_url + FREDGRAPH)
+    monkeypatch.setattr(fred, "FREDGRAPH_URL", closed_port_url + FREDGRAPH)
     with warehouse.connect(h.db) as con, pytest.raises(load.NetworkUnreachable) as info:
-        load.load_fred(
-            h.context(con, fast_transport(h.landing, attempts=2), run_id="run2"), ["WALCL", "WTREGEN"]
+        load.run(
+            "fred_observations",
+            h.context(con, fast_transport(h.landing, attempts=2), run_id="run2"),
+            ["WALCL", "WTREGEN"],
         )
     assert str(info.value).startswith("fred WALCL: cannot connect to 127.0.0.1")
     assert "LIQUIDITY_REPLAY_DIR" in str(info.value)
     assert snapshot_all(h) == before
     # the other sources are unaffected by FRED being unreachable
     with warehouse.connect(h.db) as con:
-        ddp = load.load_fed_ddp(h.context(con, fast_transport(h.landing), run_id="run2"))
+        ddp = load.run("fed_ddp_observations", h.context(con, fast_transport(h.landing), run_id="run2"))
     assert [s.status for s in ddp.series] == ["ok", "ok"]
     scenario(
         "the source stops at once with the offline hint; rows kept; other sources load",

@@ -101,11 +101,11 @@ def test_sentinel_key_never_leaks(keyed, caplog, monkeypatch, closed_port_url, t
     with warehouse.connect(h.db) as con:
         ctx = load.context(con, transport, run_id="secrets")
         assert ctx.keys.fred == FRED_KEY
-        result = load.load_fred(ctx, ["WALCL", "WTREGEN"])
+        result = load.run("fred_observations", ctx, ["WALCL", "WTREGEN"])
         statuses = {s.series: s.status for s in result.series}
         assert statuses == {"WALCL": "ok", "WTREGEN": "failed"}
         assert "FRED error 400" in result.series[1].message
-        coins = load.load_coingecko_market_chart(ctx, ["bitcoin"])
+        coins = load.run("coingecko_market_chart", ctx, ["bitcoin"])
         assert coins.series[0].status == "ok"
         with pytest.raises(SourceError) as info:
             result.raise_for_failures()
@@ -131,7 +131,7 @@ def test_sentinel_key_never_leaks(keyed, caplog, monkeypatch, closed_port_url, t
 
         monkeypatch.setattr(fred, "API_ROOT", closed_port_url + "/fred")
         with pytest.raises(NetworkUnreachable) as info:
-            load.load_fred(ctx, ["WALCL"])
+            load.run("fred_observations", ctx, ["WALCL"])
         errors.append(info.value)
         assert "LIQUIDITY_REPLAY_DIR" in str(info.value)
 
@@ -173,6 +173,6 @@ def test_fredgraph_path_sends_no_key(harness: Harness, monkeypatch):
     harness.serve_good(1)
     transport = load.build_transport(rate_limiter=HostRateLimiter({}))
     with warehouse.connect(harness.db) as con:
-        load.load_fred(load.context(con, transport), ["WALCL"])
+        load.run("fred_observations", load.context(con, transport), ["WALCL"])
     hits = harness.router.hits_for(FREDGRAPH, "WALCL")
     assert hits and "api_key" not in hits[0].args

@@ -32,7 +32,7 @@ def test_an_unknown_coin_fails_clearly_before_anything_of_it_is_fetched_or_writt
     monkeypatch.setenv("LIQUIDITY_COINS", "bitcoin,etherium")
     transport = CoinGeckoDoesNotKnow(make_transport(replay_root / "2025-11-19", None), "etherium")
     with warehouse.connect(tmp_path / "w.duckdb") as con:
-        res = load.load_coingecko_market_chart(load.context(con, transport))
+        res = load.run("coingecko_market_chart", load.context(con, transport))
         coins = {
             c for (c,) in con.execute("SELECT DISTINCT coin_id FROM raw.coingecko_market_chart").fetchall()
         }

@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from ingest import calendar, load, settings, warehouse
+from ingest.loaders import coingecko as coingecko_loader
 from ingest.transport import make_transport
 from orchestration.event_storage import KeepOpenSqliteEventLogStorage
 from orchestration.resources import PipelineDbtResource
@@ -247,11 +248,14 @@ def test_loaders_pass_the_hint_only_on_a_first_load(tmp_path, monkeypatch, repla
     transport = make_transport(replay_root / "2026-01-31", None)
     with warehouse.connect(tmp_path / "w.duckdb") as con:
         ctx = load.context(con, transport, "first")
-        load.load_fred(ctx, ["WALCL"])
-        load.load_coingecko_market_chart(ctx)
+        load.run("fred_observations", ctx, ["WALCL"])
+        load.run("coingecko_market_chart", ctx)
         first = list(seen)
         seen.clear()
-        again = load.load_fred(ctx, ["WALCL"]).inserted + load.load_coingecko_market_chart(ctx).inserted
+        again = (
+            load.run("fred_observations", ctx, ["WALCL"]).inserted
+            + load.run("coingecko_market_chart", ctx).inserted
+        )
     assert first == [("raw.fred_observations", True), ("raw.coingecko_market_chart", True)]
     assert seen == [("raw.fred_observations", False), ("raw.coingecko_market_chart", False)]
     assert again == 0
@@ -268,7 +272,7 @@ def _load_coins(
         outcomes = []
         for cut in ("2025-11-19", "2026-01-31"):  # a first load, then an incremental one
             ctx = load.context(con, make_transport(replay / cut, None), cut)
-            res = load.load_coingecko_market_chart(ctx)
+            res = load.run("coingecko_market_chart", ctx)
             outcomes += [
                 (cut, s.series, s.status, s.rows, s.inserted, s.updated, s.last_date) for s in res.series
             ]
@@ -283,14 +287,14 @@ def _load_coins(
 
 
 def test_coin_batches_load_exactly_what_one_coin_at_a_time_loads(tmp_path, monkeypatch, replay_root):
-    monkeypatch.setattr(load, "COIN_BATCH_ROWS", 1)  # a transaction per coin
-    monkeypatch.setattr(load, "CHECKPOINT_ROWS", 1)  # and a checkpoint after each
+    monkeypatch.setattr(coingecko_loader, "COIN_BATCH_ROWS", 1)  # a transaction per coin
+    monkeypatch.setattr(coingecko_loader, "CHECKPOINT_ROWS", 1)  # and a checkpoint after each
     checkpoints = []
     real_checkpoint = warehouse.checkpoint
     monkeypatch.setattr(warehouse, "checkpoint", lambda con: (checkpoints.append(1), real_checkpoint(con)))
     one_by_one = _load_coins(tmp_path / "a.duckdb", replay_root, "bitcoin,ethereum", monkeypatch)
     assert len(checkpoints) == 4  # 2 coins x 2 loads
-    monkeypatch.setattr(load, "COIN_BATCH_ROWS", 10**9)  # every coin in one batch
+    monkeypatch.setattr(coingecko_loader, "COIN_BATCH_ROWS", 10**9)  # every coin in one batch
     batched = _load_coins(tmp_path / "b.duckdb", replay_root, "bitcoin,ethereum", monkeypatch)
     assert batched == one_by_one
     outcomes = batched[0]
@@ -308,7 +312,7 @@ def test_a_failing_batch_upsert_retries_coin_by_coin(tmp_path, monkeypatch, repl
             raise ValueError("batch refused")
         return real_per(con, spec, frame, column, expect_new=expect_new)
 
-    monkeypatch.setattr(load, "COIN_BATCH_ROWS", 10**9)
+    monkeypatch.setattr(coingecko_loader, "COIN_BATCH_ROWS", 10**9)
     monkeypatch.setattr(warehouse, "upsert_per", refuses_batches)
     assert _load_coins(tmp_path / "b.duckdb", replay_root, "bitcoin,ethereum", monkeypatch) == expected
 
@@ -316,8 +320,8 @@ def test_a_failing_batch_upsert_retries_coin_by_coin(tmp_path, monkeypatch, repl
 def test_a_bad_coin_fails_alone_and_in_its_place(tmp_path, monkeypatch, replay_root):
     monkeypatch.setenv("LIQUIDITY_COINS", "bitcoin,../evil,ethereum")
     with warehouse.connect(tmp_path / "w.duckdb") as con:
-        res = load.load_coingecko_market_chart(
-            load.context(con, make_transport(replay_root / "2026-01-31", None))
+        res = load.run(
+            "coingecko_market_chart", load.context(con, make_transport(replay_root / "2026-01-31", None))
         )
         coins = {
             c for (c,) in con.execute("SELECT DISTINCT coin_id FROM raw.coingecko_market_chart").fetchall()
