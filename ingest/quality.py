@@ -72,50 +72,70 @@ def schema_drift(con: duckdb.DuckDBPyConnection, table: str) -> Finding:
 
 
 def unit_drift(con: duckdb.DuckDBPyConnection, source: str) -> Finding:
-    """Scaled values inside the catalog's magnitude band, and no ~1000x jump between consecutive observations."""
+    """No ~1000x jump between consecutive raw observations of a stock series (USD bn, positive band).
+
+    Checked on the raw table right after the load, before dbt: a rescaled response (thousands read
+    as millions) shows as a jump against the rows already loaded. The catalog band itself (every
+    value inside min_value..max_value in the target unit) is dbt's test `within_catalog_band` on
+    staging, its one home."""
     table = _series_table(source)
     offenders: list[dict] = []
     for s in catalog.series_for(source):
-        lo, hi = s.min_value / s.scale, s.max_value / s.scale  # band in published units
-        out_of_band = con.execute(
-            f"SELECT observation_date::VARCHAR, value FROM {table} WHERE series_id = ? "
-            "AND (value < ? OR value > ?) ORDER BY observation_date LIMIT 5",
-            [s.series_id, lo, hi],
+        if s.target_unit != "usd_bn" or s.min_value <= 0:
+            continue
+        jumps = con.execute(
+            f"""SELECT observation_date::VARCHAR, prev, value FROM (
+                    SELECT observation_date, value, lag(value) OVER (ORDER BY observation_date) AS prev
+                    FROM {table} WHERE series_id = ?)
+                WHERE prev > 0 AND value > 0 AND (value / prev > ? OR prev / value > ?)
+                ORDER BY observation_date LIMIT 5""",
+            [s.series_id, JUMP_FACTOR, JUMP_FACTOR],
         ).fetchall()
-        for day, value in out_of_band:
-            offenders.append(
-                {
-                    "series": s.series_id,
-                    "date": day,
-                    "value": value,
-                    "scaled": value * s.scale,
-                    "band": f"[{s.min_value}, {s.max_value}] {s.target_unit}",
-                }
-            )
-        if s.target_unit == "usd_bn" and s.min_value > 0:
-            jumps = con.execute(
-                f"""SELECT observation_date::VARCHAR, prev, value FROM (
-                        SELECT observation_date, value, lag(value) OVER (ORDER BY observation_date) AS prev
-                        FROM {table} WHERE series_id = ?)
-                    WHERE prev > 0 AND value > 0 AND (value / prev > ? OR prev / value > ?)
-                    ORDER BY observation_date LIMIT 5""",
-                [s.series_id, JUMP_FACTOR, JUMP_FACTOR],
-            ).fetchall()
-            for day, prev, value in jumps:
-                offenders.append(
-                    {
-                        "series": s.series_id,
-                        "date": day,
-                        "previous": prev,
-                        "value": value,
-                        "ratio": round(value / prev, 6),
-                    }
-                )
+        offenders += [
+            {
+                "series": s.series_id,
+                "date": day,
+                "previous": prev,
+                "value": value,
+                "ratio": round(value / prev, 6),
+            }
+            for day, prev, value in jumps
+        ]
     if offenders:
         return Finding(
-            False, f"{len(offenders)} values contradict the catalog units", {"offending": offenders[:20]}
+            False,
+            f"{len(offenders)} values jump ~1000x: units changed upstream",
+            {"offending": offenders[:20]},
         )
-    return Finding(True, "every value within its catalog band; no ~1000x jumps")
+    return Finding(True, "no ~1000x jumps between consecutive observations")
+
+
+def served(con: duckdb.DuckDBPyConnection, source: str) -> Finding:
+    """Every catalog series the raw table already holds was in the source's latest load.
+
+    A series skipped by the newest run of the source (its column gone from the DDP file, a fredgraph
+    404) while earlier loads brought rows of it was renamed or discontinued upstream: the marts keep
+    carrying its last value until it goes stale, so the run warns now, naming it."""
+    table = _series_table(source)
+    rows = con.execute(
+        f"""WITH latest AS (
+                SELECT run_id FROM raw.load_log WHERE source = ? ORDER BY loaded_at DESC LIMIT 1)
+            SELECT l.series, l.message, max(o.observation_date)::VARCHAR
+            FROM raw.load_log l JOIN {table} o ON o.series_id = l.series
+            WHERE l.source = ? AND l.status = 'skipped' AND l.run_id = (SELECT run_id FROM latest)
+            GROUP BY 1, 2 ORDER BY 1""",
+        [source, source],
+    ).fetchall()
+    if rows:
+        gone = [{"series": sid, "last": last, "message": message} for sid, message, last in rows]
+        names = ", ".join(g["series"] for g in gone)
+        return Finding(
+            True,
+            f"{len(gone)} catalog series no longer served by {source}: {names}",
+            {"not_served": gone},
+            warning=True,
+        )
+    return Finding(True, f"every loaded {source} series was in its latest load")
 
 
 def reconciliation(con: duckdb.DuckDBPyConnection) -> Finding:
@@ -274,40 +294,30 @@ def freshness(con: duckdb.DuckDBPyConnection, source: str, today: dt.date) -> Fi
 
 
 def crypto_freshness(con: duckdb.DuckDBPyConnection, coins: list[str], today: dt.date) -> Finding:
-    rows = dict(
-        con.execute(
-            "SELECT coin_id, max(observation_date) FROM raw.coingecko_market_chart GROUP BY 1"
+    """Every configured coin's newest daily close within its staleness limit of the run's day.
+
+    The limit is the `max_stale_days` column dbt's `series_freshness` gives each coin (dbt var
+    `crypto_max_stale_days`, the one home of that rule); this check only adds what dbt cannot know:
+    today. A coin without a row (never loaded, or dropped by dbt) is late."""
+    rows = {
+        coin: (last, limit)
+        for coin, last, limit in con.execute(
+            "SELECT series_id, last_observation_date, max_stale_days FROM marts.series_freshness "
+            "WHERE source = 'coingecko' AND series_id = ANY(?)",
+            [coins],
         ).fetchall()
-    )
-    late = [
-        {"coin": c, "last": rows[c].isoformat() if rows.get(c) else None}
-        for c in coins
-        if rows.get(c) is None or rows[c] < today - dt.timedelta(days=1)
-    ]
+    }
+    late = []
+    for coin in coins:
+        last, limit = rows.get(coin, (None, None))
+        if last is None or last < today - dt.timedelta(days=limit):
+            entry = {"coin": coin, "last": last.isoformat() if last else None}
+            if limit is not None:
+                entry["expected_at_least"] = (today - dt.timedelta(days=limit)).isoformat()
+            late.append(entry)
     if late:
-        return Finding(
-            False, f"{len(late)} coins without yesterday's close", {"as_of": today.isoformat(), "late": late}
-        )
-    return Finding(True, "every coin has yesterday's close", {"as_of": today.isoformat()})
-
-
-def net_liquidity_identity(con: duckdb.DuckDBPyConnection) -> Finding:
-    rows = con.execute(
-        """SELECT date::VARCHAR, fed_total_assets_bn, tga_bn, on_rrp_bn, net_liquidity_bn
-           FROM marts.liquidity_daily
-           WHERE abs(net_liquidity_bn - (fed_total_assets_bn - tga_bn - on_rrp_bn)) > 1e-6
-              OR (net_liquidity_bn IS NULL) <> (fed_total_assets_bn IS NULL OR tga_bn IS NULL OR on_rrp_bn IS NULL)
-           ORDER BY 1 LIMIT 20"""
-    ).fetchall()
-    if rows:
-        cols = ["date", "fed_total_assets_bn", "tga_bn", "on_rrp_bn", "net_liquidity_bn"]
-        return Finding(
-            False,
-            "net_liquidity_bn != fed_total_assets_bn - tga_bn - on_rrp_bn",
-            {"rows": [dict(zip(cols, r, strict=True)) for r in rows]},
-        )
-    n = con.execute("SELECT count(net_liquidity_bn) FROM marts.liquidity_daily").fetchone()[0]
-    return Finding(True, f"identity holds on {n} rows")
+        return Finding(False, f"{len(late)} coins late", {"as_of": today.isoformat(), "late": late})
+    return Finding(True, "every coin is within its staleness limit", {"as_of": today.isoformat()})
 
 
 FUTURE_TABLES = {
@@ -449,30 +459,22 @@ def dts_reconciliation(con: duckdb.DuckDBPyConnection) -> Finding:
 
 
 def dts_unit_drift(con: duckdb.DuckDBPyConnection) -> Finding:
-    """Every daily close inside the catalog band and no ~1000x jump from the previous record date."""
+    """No ~1000x jump between consecutive DTS TGA closes (the band is dbt's `within_catalog_band`)."""
     s = _dts_series()
     rows = con.execute(
         f"""SELECT observation_date::VARCHAR, prev, value FROM (
                 SELECT observation_date, value, lag(value) OVER (ORDER BY observation_date) AS prev
                 FROM {OBSERVATIONS} WHERE series_id = ?)
-            WHERE value < ? OR value > ? OR (prev > 0 AND value > 0 AND (value / prev > ? OR prev / value > ?))
+            WHERE prev > 0 AND value > 0 AND (value / prev > ? OR prev / value > ?)
             ORDER BY 1 LIMIT 20""",
-        [s.series_id, s.min_value, s.max_value, JUMP_FACTOR, JUMP_FACTOR],
+        [s.series_id, JUMP_FACTOR, JUMP_FACTOR],
     ).fetchall()
     if rows:
-        offending = [
-            {
-                "date": day,
-                "previous_bn": prev,
-                "value_bn": value,
-                "band": f"[{s.min_value}, {s.max_value}] usd_bn",
-            }
-            for day, prev, value in rows
-        ]
+        offending = [{"date": day, "previous_bn": prev, "value_bn": value} for day, prev, value in rows]
         return Finding(
-            False, f"{len(rows)} DTS TGA closes contradict the catalog units", {"offending": offending}
+            False, f"{len(rows)} DTS TGA closes jump ~1000x: units changed upstream", {"offending": offending}
         )
-    return Finding(True, "every DTS TGA close within its catalog band; no ~1000x jumps")
+    return Finding(True, "no ~1000x jumps between DTS TGA closes")
 
 
 def dts_continuity(con: duckdb.DuckDBPyConnection) -> Finding:

@@ -6,10 +6,12 @@ resources can point the pipeline at another data dir by setting the environment.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -59,6 +61,22 @@ def dbt_env() -> dict[str, str]:
     Every dbt command the pipeline starts gets these; `python -m ingest.settings dbt-env` prints them
     as shell exports for a manual `dbt` call."""
     return {"LIQUIDITY_WAREHOUSE": str(warehouse_path()), "LIQUIDITY_START": history_start().isoformat()}
+
+
+@contextlib.contextmanager
+def exported(values: dict[str, str]) -> Iterator[None]:
+    """`values` in os.environ for the block only (for a subprocess that copies this process's
+    environment when it starts, such as dagster-dbt's dbt); the previous values come back after."""
+    saved = {name: os.environ.get(name) for name in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def report_dir() -> Path:

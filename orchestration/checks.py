@@ -11,6 +11,7 @@ from ingest import load, quality, registry, settings
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
 
 LIQUIDITY_DAILY = dg.AssetKey(["marts", "liquidity_daily"])
+SERIES_FRESHNESS = dg.AssetKey(["marts", "series_freshness"])
 
 
 def as_of_today() -> dt.date:
@@ -60,8 +61,8 @@ TABLE_RULES: dict[
     str, tuple[str, Callable[[duckdb.DuckDBPyConnection, registry.RawTable], quality.Finding], bool]
 ] = {
     "unit_drift": (
-        "Every value inside the catalog's magnitude band (scaled to the target unit) and no ~1000x jump "
-        "between consecutive observations of a stock series (blocking).",
+        "No ~1000x jump between consecutive observations of a stock series, right after the load "
+        "(blocking; the catalog band is dbt's within_catalog_band test on staging).",
         lambda con, t: quality.unit_drift(con, t.source),
         True,
     ),
@@ -77,9 +78,10 @@ TABLE_RULES: dict[
         lambda con, t: quality.freshness(con, t.source, as_of_today()),
         False,
     ),
-    "crypto_freshness": (
-        "Every configured coin has yesterday's UTC close.",
-        lambda con, t: quality.crypto_freshness(con, settings.coins(), as_of_today()),
+    "served": (
+        "Every catalog series the table already holds was in the source's latest load; one that is no "
+        "longer served (renamed or discontinued upstream) is a WARN naming it.",
+        lambda con, t: quality.served(con, t.source),
         False,
     ),
     "reconciliation_with_fred": (
@@ -89,9 +91,6 @@ TABLE_RULES: dict[
         True,
     ),
 }
-# The check name a rule runs under on its asset (the crypto rule is that table's freshness check).
-CHECK_NAME = {"crypto_freshness": "freshness"}
-
 ALL_CHECKS = [
     *[
         _check(
@@ -106,7 +105,7 @@ ALL_CHECKS = [
     *[
         _check(
             _raw(t.name),
-            CHECK_NAME.get(rule, rule),
+            rule,
             TABLE_RULES[rule][0],
             lambda con, t=t, rule=rule: TABLE_RULES[rule][1](con, t),
             blocking=TABLE_RULES[rule][2],
@@ -114,12 +113,15 @@ ALL_CHECKS = [
         for t in registry.RAW_TABLES
         for rule in t.rules
     ],
+    # The coins' staleness limit is a column of dbt's series_freshness (dbt var crypto_max_stale_days);
+    # the check compares it with the run's day, which dbt does not know.
     _check(
-        LIQUIDITY_DAILY,
-        "net_liquidity_identity",
-        "net_liquidity_bn = fed_total_assets_bn - tga_bn - on_rrp_bn on every row (blocking).",
-        quality.net_liquidity_identity,
-        blocking=True,
+        SERIES_FRESHNESS,
+        "crypto_freshness",
+        "Every configured coin's newest daily UTC close within its staleness limit (series_freshness "
+        "max_stale_days) of the run's day.",
+        lambda con: quality.crypto_freshness(con, settings.coins(), as_of_today()),
+        blocking=False,
     ),
     # The DTS rules read dbt's long table (the label eras already mapped), so they sit on the mart.
     _check(
@@ -134,7 +136,7 @@ ALL_CHECKS = [
     _check(
         LIQUIDITY_DAILY,
         "dts_unit_drift",
-        "Every DTS TGA close inside the catalog band (USD bn) and no ~1000x jump between record dates (blocking).",
+        "No ~1000x jump between DTS record dates (blocking; the catalog band is dbt's within_catalog_band).",
         quality.dts_unit_drift,
         blocking=True,
     ),

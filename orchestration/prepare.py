@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from ingest import settings
 from orchestration.project import DBT_PROJECT
 from orchestration.resources import PipelineDbtResource
@@ -12,9 +10,9 @@ from orchestration.resources import PipelineDbtResource
 def main() -> None:
     # As the run sets them: a different value changes dbt's profile hash and the run's `dbt build`
     # would then re-parse the whole project instead of using this partial parse.
-    os.environ.update(settings.dbt_env())
     dbt = PipelineDbtResource(project_dir=DBT_PROJECT, dbt_executable=settings.dbt_executable())
-    dbt.cli(["parse", "--quiet"], target_path=DBT_PROJECT.target_path, raise_on_error=True).wait()
+    with settings.exported(settings.dbt_env()):
+        dbt.cli(["parse", "--quiet"], target_path=DBT_PROJECT.target_path, raise_on_error=True).wait()
     print(f"dbt manifest: {DBT_PROJECT.manifest_path}")
 
 

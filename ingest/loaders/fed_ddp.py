@@ -56,8 +56,9 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
         return finish(ctx, result, started, req0, bytes0)
     for release in RELEASES:
         wanted = catalog.series_for(TABLE.source, release)
+        gone: dict[str, dict] = {}
 
-        def work(release=release, wanted=wanted) -> SeriesLoad:
+        def work(release=release, wanted=wanted, gone=gone) -> SeriesLoad:
             marks = [warehouse.watermark(ctx.con, TABLE.spec, {"series_id": s.series_id}) for s in wanted]
             # Series absent from the package (e.g. RESPPMA_N.WW in the 2021-23 H.4.1 file) do not force a full reload.
             last = min((m for m in marks if m is not None), default=None)
@@ -67,11 +68,31 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
             loaded = observation_load(
                 ctx, TABLE.spec, TABLE.source, release, frame, responses, expect_new=last is None
             )
-            present = sorted(frame["series_id"].unique()) if not frame.empty else []
+            present = set(frame["series_id"].unique()) if not frame.empty else set()
             absent = [s.series_id for s in wanted if s.series_id not in present]
             if absent:
                 loaded.message = f"not in this {release} file (optional): {', '.join(absent)}"
+            # A column this table already has rows of and the file no longer serves (renamed or
+            # discontinued upstream): its own load_log row, which the `served` check turns into a WARN.
+            gone[release] = {
+                m: w for m, w in zip((s.series_id for s in wanted), marks, strict=True) if w and m in absent
+            }
             return loaded
 
         run_series(ctx, result, TABLE.source, release, True, work, total=len(RELEASES))
+        for series_id, last in gone.get(release, {}).items():
+            message = (
+                f"fed_ddp {series_id}: the {release} file no longer has this column (loaded through {last}); "
+                "renamed or discontinued upstream? Fix ingest/series_catalog.csv"
+            )
+            run_series(
+                ctx,
+                result,
+                TABLE.source,
+                series_id,
+                False,
+                lambda message=message, series_id=series_id: SeriesLoad(
+                    TABLE.source, series_id, "skipped", message=message, required=False
+                ),
+            )
     return finish(ctx, result, started, req0, bytes0)

@@ -7,7 +7,6 @@ preview (`orchestration.asset_metadata`).
 
 import hashlib
 import json
-import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
@@ -75,8 +74,6 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
 
     Runs tagged `SKIP_UNCHANGED_TAG` (`make run`, the schedules) skip the build when nothing it reads
     changed since the last build that was published: see `unchanged_since`."""
-    # dagster-dbt hands dbt this process's environment: the warehouse and calendar start as resolved here.
-    os.environ.update(settings.dbt_env())
     with warehouse.writer_lock():
         inputs = inputs_fingerprint(warehouse.path)
         if context.run.tags.get(SKIP_UNCHANGED_TAG) == "true" and not context.is_subset:
@@ -90,7 +87,10 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         # The dbt process holds DuckDB's file lock until it exits, so the events are collected first
         # (as dagster-dbt's own fetch_row_counts does for DuckDB) and the tables are read afterwards.
         events, error = [], None
-        invocation = dbt.cli(["build"], context=context, target_path=settings.dbt_target_dir())
+        # dagster-dbt hands dbt this process's environment (copied when dbt starts): the warehouse
+        # and the calendar start as resolved here.
+        with settings.exported(settings.dbt_env()):
+            invocation = dbt.cli(["build"], context=context, target_path=settings.dbt_target_dir())
         try:
             for event in invocation.stream():
                 events.append(event)

@@ -208,3 +208,32 @@ def test_make_run_fails_and_serving_is_unchanged(
     else:
         failed = [line.split()[-1] for line in summary.splitlines() if line.strip().startswith("FAIL ")]
         assert any(name.endswith(f":{failing_check}") for name in failed), summary[-3000:]
+
+
+def test_a_ddp_column_the_file_stops_serving_is_a_warn_naming_it(tmp_path, monkeypatch):
+    """RESPPLLDT_N.WW (optional) loaded on a first run, then renamed in the H.4.1 file: the rerun loads
+    the rest, and `served` warns naming it (before, it counted as an absent optional series, silently)."""
+    data_dir = tmp_path / "data"
+    with load_raw(monkeypatch, data_dir, replay(CUT)) as con:
+        assert quality.served(con, "fed_ddp").summary == "every loaded fed_ddp series was in its latest load"
+        last = con.execute(
+            "SELECT max(observation_date)::VARCHAR FROM raw.fed_ddp_observations WHERE series_id = 'RESPPLLDT_N.WW'"
+        ).fetchone()[0]
+    assert last is not None
+
+    def rename(root: Path):
+        edit_line(  # its column id in the "Time Period" header row
+            root / "fed_ddp" / "H41.csv",
+            '"Time Period"',
+            lambda line: line.replace('"RESPPLLDT_N.WW"', '"RESPPLLDT_RENAMED.WW"'),
+        )
+
+    with load_raw(monkeypatch, data_dir, corrupted_snapshot(tmp_path, rename)) as con:
+        finding = quality.served(con, "fed_ddp")
+        logged = con.execute(
+            "SELECT status, message FROM raw.load_log WHERE series = 'RESPPLLDT_N.WW' ORDER BY loaded_at DESC LIMIT 1"
+        ).fetchone()
+    assert finding.passed and finding.warning
+    assert finding.summary == "1 catalog series no longer served by fed_ddp: RESPPLLDT_N.WW"
+    assert finding.details["not_served"][0]["last"] == last
+    assert logged[0] == "skipped" and f"no longer has this column (loaded through {last})" in logged[1]
