@@ -31,7 +31,7 @@ from unittest import mock
 import duckdb
 import psutil
 
-from bench import measure, synthetic
+from bench import measure, stock, synthetic
 from ingest import settings
 
 ROOT = settings.PROJECT_ROOT
@@ -41,7 +41,7 @@ DBT = settings.dbt_executable()
 REPLAY = (ROOT.parent / "shared" / "data" / "replay").resolve()
 FIRST_CUT, SECOND_CUT = "2025-11-19", "2026-01-31"
 RESULTS = ROOT / "bench" / "results.json"
-SECTIONS = ("cold", "incremental", "size", "overhead", "bi", "scale")
+SECTIONS = ("cold", "incremental", "size", "overhead", "bi", "scale", "private")
 SIZE_RERUNS = 10
 DEFAULT_SIZES = (100, 300, 1000)
 
@@ -178,11 +178,12 @@ def last_run_load_log(data_dir: Path) -> dict:
     return {"run_id": row[0], "series": row[1], "bytes": row[2], "inserted": row[3], "updated": row[4]}
 
 
-def pipeline_run(bench: Bench, label: str, data_dir: Path, cut: str) -> dict:
-    """`python -m orchestration.cli run` (what `make run` runs after `make prepare`) on one snapshot."""
+def pipeline_run(bench: Bench, label: str, data_dir: Path, cut: str, entry: tuple[str, ...] = ()) -> dict:
+    """`python -m orchestration.cli run` (what `make run` runs after `make prepare`) on one snapshot;
+    `entry` replaces the module and its leading arguments (e.g. bench.stock's variants)."""
     before = landing_files(data_dir)
     env = clean_env(LIQUIDITY_DATA_DIR=str(data_dir), LIQUIDITY_REPLAY_DIR=str(REPLAY / cut))
-    out = bench.run(label, [PYTHON, "-m", "orchestration.cli", "run"], env)
+    out = bench.run(label, [PYTHON, "-m", *(entry or ("orchestration.cli",)), "run"], env)
     after = landing_files(data_dir)
     new = {k: v for k, v in after.items() if k not in before}
     out["replay_requests"] = len(new)
@@ -286,6 +287,42 @@ def module_json(bench: Bench, module: str, *args: str):
     if proc.returncode != 0:
         raise RuntimeError(f"{module} failed: {proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+PRIVATE_VARIANTS = {
+    # name: (entry module and arguments, DAGSTER_HOME dagster.yaml text or None for the shipped one)
+    "as shipped": (("bench.stock", "none"), None),
+    "stock event log (no orchestration/event_storage.py)": (("bench.stock", "none"), "stock"),
+    "stock DbtCliResource (no PipelineDbtResource overrides)": (("bench.stock", "dbt-resource"), None),
+}
+PRIVATE_ROUNDS = 2
+
+
+def section_private(bench: Bench) -> None:
+    """What each private-API piece is worth: cold build and no-op rerun of the first snapshot with
+    the pipeline as shipped and with each piece replaced by stock Dagster, interleaved over
+    PRIVATE_ROUNDS rounds (medians), so the ratios come from one run on one machine."""
+    print("6. private-API pieces: cold build and no-op rerun with and without each")
+    runs: dict[str, dict[str, list[dict]]] = {name: {"cold": [], "noop": []} for name in PRIVATE_VARIANTS}
+    for round_no in range(1, PRIVATE_ROUNDS + 1):
+        for i, (name, (entry, instance_yaml)) in enumerate(PRIVATE_VARIANTS.items()):
+            data_dir = bench.workdir / f"private-{round_no}-{i}"
+            home = data_dir / "dagster_home"
+            home.mkdir(parents=True)
+            if instance_yaml == "stock":
+                (home / "dagster.yaml").write_text(stock.stock_instance_yaml())
+            for kind in ("cold", "noop"):
+                label = f"{name}: {kind} #{round_no}"
+                runs[name][kind].append(pipeline_run(bench, label, data_dir, FIRST_CUT, entry))
+    shipped = runs["as shipped"]
+    out = {}
+    for name, kinds in runs.items():
+        entry = {f"{kind}_wall_s": _median(kinds[kind]) for kind in kinds}
+        for kind in kinds:
+            entry[f"{kind}_ratio_to_shipped"] = round(entry[f"{kind}_wall_s"] / _median(shipped[kind]), 3)
+        entry["runs"] = {kind: [r["wall_s"] for r in kinds[kind]] for kind in kinds}
+        out[name] = entry
+    bench.results["private_api"] = {"rounds": PRIVATE_ROUNDS, "snapshot": FIRST_CUT, "variants": out}
 
 
 def section_sensor(bench: Bench) -> None:
@@ -610,6 +647,17 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
                     _verdict(g["total"] <= TARGETS["scale_growth_exponent"]),
                 )
             )
+    private = results.get("private_api")
+    if private:
+        for name, v in private["variants"].items():
+            if name == "as shipped":
+                result = f"cold {v['cold_wall_s']:.1f} s, no-op {v['noop_wall_s']:.1f} s"
+            else:
+                result = (
+                    f"cold {v['cold_wall_s']:.1f} s ({v['cold_ratio_to_shipped']:.2f}x shipped), "
+                    f"no-op {v['noop_wall_s']:.1f} s ({v['noop_ratio_to_shipped']:.2f}x)"
+                )
+            rows.append((f"6. {name}", result, f"median of {private['rounds']}", "-"))
     return rows
 
 
@@ -664,6 +712,8 @@ def main(argv: list[str] | None = None) -> int:
             section_bi(bench, args.bi_runs)
         if "scale" in sections:
             section_scale(bench, sizes)
+        if "private" in sections:
+            section_private(bench)
     finally:
         results.update(bench.results)
         results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]

@@ -72,15 +72,6 @@ def check_coin_id(coin_id: str) -> str:
     return coin_id
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Worth another attempt later: no HTTP answer at all (timeout, reset), a rate limit or a 5xx.
-
-    Everything else is permanent and fails at once: a 4xx (a bad key or id answers the same way next
-    time), a bad payload (PayloadError: HTML, changed header, future date, too large or too deep), a
-    bad setting, a damaged file."""
-    return isinstance(exc, HttpError) and (exc.status is None or exc.status == 429 or exc.status >= 500)
-
-
 def redact(text: str, secrets: list[str] | tuple[str, ...]) -> str:
     """Replace every secret (and api_key=... query values) in text."""
     for secret in secrets:

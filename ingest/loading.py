@@ -25,7 +25,6 @@ from ingest.errors import (
     NetworkUnreachable,
     PayloadError,
     SourceError,
-    is_transient,
 )
 from ingest.transport import ReplayMissing, Response, Transport
 
@@ -48,7 +47,6 @@ class SeriesLoad:
     bytes: int = 0
     message: str = ""
     required: bool = True
-    transient: bool = False  # an HTTP failure that a later retry may not see (rate limit, 5xx, timeout)
 
 
 @dataclasses.dataclass
@@ -87,6 +85,9 @@ HISTORY_TOLERANCE = {
 }
 
 
+HISTORY_BACKFILL = "history backfill: loaded history began "
+
+
 @dataclasses.dataclass(frozen=True)
 class LoadContext:
     con: duckdb.DuckDBPyConnection
@@ -103,16 +104,24 @@ class LoadContext:
         self, series: catalog.Series, first: dt.date | None, last: dt.date | None
     ) -> tuple[dt.date, str]:
         """Where to start asking: full history on a first run or while the loaded history begins later
-        than the source's (catalog `first_observation`); else the watermark minus the look-back."""
+        than the source's (catalog `first_observation`); else the watermark minus the look-back.
+
+        A history backfill that already ran with the loaded history beginning on the same day found
+        nothing earlier (the source, or a replay snapshot, starts there): it is not asked again on every
+        run, which cost a full-history request of that series per run."""
         if last is None:
             return self.start, ""
         if series.first_observation is not None:
             expected = max(self.start, series.first_observation)
             if first > expected + HISTORY_TOLERANCE[series.cadence]:
-                return (
-                    self.start,
-                    f"history backfill: loaded history began {first}, the source's on {expected}",
-                )
+                note = f"{HISTORY_BACKFILL}{first}, the source's on {expected}"
+                tried = self.con.execute(
+                    "SELECT count(*) FROM raw.load_log WHERE source = ? AND series = ? AND status = 'ok' "
+                    "AND starts_with(message, ?)",
+                    [series.source, series.series_id, f"{HISTORY_BACKFILL}{first},"],
+                ).fetchone()[0]
+                if not tried:
+                    return self.start, note
         return self.window_start(last), ""
 
     def window_start(self, last_loaded: dt.date | None) -> dt.date:
@@ -204,9 +213,7 @@ def run_series(
         message = str(exc) if isinstance(exc, SourceError) else f"{source} {series}: {exc}"
         # Live counterpart of ReplayMissing: an optional series the source says does not exist is skipped.
         status = "skipped" if not required and source_says_missing(exc) else "failed"
-        outcome = SeriesLoad(
-            source, series, status, message=message, required=required, transient=is_transient(exc)
-        )
+        outcome = SeriesLoad(source, series, status, message=message, required=required)
     if outcome.status == "failed":
         ctx.logger.error("%s", outcome.message)
     elif outcome.status == "skipped":

@@ -7,7 +7,7 @@ Run config (Launchpad → `backfill_series` → Config):
         config: {source: fred, series: WALCL, start: "2020-01-01", end: "2020-12-31"}
 
 Same code as `python -m orchestration.cli backfill ...` (`ingest.load.backfill`); it writes through
-the `warehouse` resource (single-writer lock) inside the `duckdb_warehouse` pool. dbt and the serving
+the `warehouse` resource (the single-writer file lock). dbt and the serving
 file are not rebuilt here: run `materialize_everything` afterwards to carry the rows into the marts.
 """
 
@@ -17,7 +17,7 @@ from pydantic import Field
 from ingest import load, registry
 from ingest.errors import InvalidIdentifier, NetworkUnreachable
 from orchestration.assets.raw import run_logger
-from orchestration.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
+from orchestration.resources import SourcesResource, WarehouseResource
 
 
 class BackfillConfig(dg.Config):
@@ -30,7 +30,7 @@ class BackfillConfig(dg.Config):
     end: str = Field(description="last date, YYYY-MM-DD (inclusive)")
 
 
-@dg.op(pool=WAREHOUSE_POOL, tags={"kind": "backfill"})
+@dg.op(tags={"kind": "backfill"})
 def backfill_series_op(
     context: dg.OpExecutionContext,
     config: BackfillConfig,
@@ -40,7 +40,7 @@ def backfill_series_op(
     try:
         load.check_backfill(config.source, config.series, config.start, config.end)
     except (InvalidIdentifier, ValueError) as exc:
-        raise dg.Failure(description=f"backfill rejected: {exc}", allow_retries=False) from None
+        raise dg.Failure(description=f"backfill rejected: {exc}") from None
     transport = sources.transport()
     with warehouse.get_connection() as con:
         try:
@@ -56,7 +56,7 @@ def backfill_series_op(
                 logger=run_logger(context, sources.api_keys()),
             )
         except NetworkUnreachable as exc:
-            raise dg.Failure(description=str(exc), allow_retries=False) from None
+            raise dg.Failure(description=str(exc)) from None
     summary = {
         "source": config.source,
         "series": config.series,

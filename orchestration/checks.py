@@ -8,7 +8,7 @@ import dagster as dg
 import duckdb
 
 from ingest import load, quality, registry, settings
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from orchestration.resources import WarehouseResource
 
 LIQUIDITY_DAILY = dg.AssetKey(["marts", "liquidity_daily"])
 SERIES_FRESHNESS = dg.AssetKey(["marts", "series_freshness"])
@@ -43,7 +43,7 @@ def _check(
     blocking: bool,
     severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR,
 ) -> dg.AssetChecksDefinition:
-    @dg.asset_check(asset=asset, name=name, description=description, blocking=blocking, pool=WAREHOUSE_POOL)
+    @dg.asset_check(asset=asset, name=name, description=description, blocking=blocking)
     def _impl(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         with warehouse.get_connection() as con:
             return _result(rule(con), severity)

@@ -99,9 +99,9 @@ def run(job_name: str = "materialize_everything", rebuild: bool = False) -> int:
             return 2
     home = dagster_home()
     with dg.DagsterInstance.get() as instance:
-        # A run killed outright (SIGKILL) keeps its pool slot: free it, or this run waits for ever.
+        # A run killed outright (SIGKILL) never reports its end: mark it failed, or it shows STARTED for ever.
         for run_id in run_recovery.release_dead_cli_runs(instance, home):
-            print(f"run {run_id} had been killed: marked it failed and freed its pool slot", file=sys.stderr)
+            print(f"run {run_id} had been killed: marked it failed", file=sys.stderr)
         job = defs.resolve_job_def(job_name)
         with run_recovery.liveness_lock(home) as tags:
             result = job.execute_in_process(

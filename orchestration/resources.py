@@ -20,14 +20,13 @@ from pydantic import Field
 from ingest import settings, warehouse
 from ingest.transport import Transport, install_log_redaction, make_transport
 
-WAREHOUSE_POOL = "duckdb_warehouse"
-
 
 class WarehouseResource(ConfigurableResource):
     """The pipeline's DuckDB warehouse with a single-writer guarantee.
 
-    Every connection first takes `<warehouse>.lock` (a file lock), so a manual materialization in
-    the UI and a scheduled run queue for the file instead of failing on DuckDB's own lock. Nothing
+    Every connection first takes `<warehouse>.lock` (a file lock: the pipeline's one single-writer
+    mechanism, for every process, Dagster or not), so a manual materialization in the UI, a scheduled
+    run and a backfill queue for the file instead of failing on DuckDB's own lock. Nothing
     is opened until an asset asks for a connection. The file is `settings.warehouse_path()`
     (`LIQUIDITY_WAREHOUSE`, default `$LIQUIDITY_DATA_DIR/warehouse.duckdb`), read when the run starts:
     the one setting that dbt also follows (`settings.dbt_env()`), so there is no second knob here

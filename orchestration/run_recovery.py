@@ -1,15 +1,14 @@
 """Recover from a `python -m orchestration.cli run` that was killed outright (SIGKILL, the OOM
-killer, a power cut), so the next run does not wait forever.
+killer, a power cut), so the UI and the run history do not show it running for ever.
 
-A killed process never reports its end: `$DAGSTER_HOME` keeps its run STARTED and, worse, keeps the
-`duckdb_warehouse` pool slot its running step had claimed. With that pool's limit of 1, every later
-run then waits for the slot ("Step still blocked by limit for pool duckdb_warehouse") for ever.
+A killed process never reports its end: `$DAGSTER_HOME` keeps its run STARTED for ever (the UI shows
+it running, and the warehouse's file lock, released by the kernel, is not what keeps it there).
 
 Each CLI run therefore holds a file lock for its whole life (`$DAGSTER_HOME/cli_runs/<token>.lock`,
 the token in the run's tags). The kernel releases such a lock when the process dies, however it
 dies. Before starting, `run` takes the lock of every unfinished CLI run it finds: if it can, that
-run's process is gone, so the run is marked failed and its pool slots freed. A run whose process
-is alive keeps its lock and is left alone; runs launched by `dagster dev` carry no token and are
+run's process is gone, so the run is marked failed. A run whose process is alive keeps its lock
+and is left alone; runs launched by `dagster dev` carry no token and are
 never touched (Dagster's own run monitoring owns those).
 """
 
@@ -50,7 +49,7 @@ def liveness_lock(home: Path) -> Iterator[dict[str, str]]:
 
 
 def release_dead_cli_runs(instance: dg.DagsterInstance, home: Path) -> list[str]:
-    """Mark failed, and free the pool slots of, every unfinished CLI run whose process is gone."""
+    """Mark failed every unfinished CLI run whose process is gone."""
     released = []
     for record in instance.get_run_records(dg.RunsFilter(statuses=UNFINISHED)):
         run = record.dagster_run
@@ -70,7 +69,6 @@ def release_dead_cli_runs(instance: dg.DagsterInstance, home: Path) -> list[str]
                 message="the process running this run died without ending it (killed); "
                 "marked failed by the next run",
             )
-            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
             released.append(run.run_id)
         finally:
             lock.release()

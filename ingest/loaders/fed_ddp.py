@@ -60,8 +60,11 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
 
         def work(release=release, wanted=wanted, gone=gone) -> SeriesLoad:
             marks = [warehouse.watermark(ctx.con, TABLE.spec, {"series_id": s.series_id}) for s in wanted]
-            # Series absent from the package (e.g. RESPPMA_N.WW in the 2021-23 H.4.1 file) do not force a full reload.
-            last = min((m for m in marks if m is not None), default=None)
+            # Every series of a release shares its dates, so the newest watermark is the release's: a
+            # series that stopped (or is absent from this package, e.g. RESPPMA_N.WW in the 2021-23
+            # H.4.1 file) neither forces a full reload nor drags every request back to its last date
+            # (the `served` and `freshness` checks name it).
+            last = max((m for m in marks if m is not None), default=None)
             start = ctx.window_start(last)
             frame, responses = _rows(ctx, release, wanted, start, None)
             log_received(ctx, TABLE.source, release, frame, fetch_kind(last, start))

@@ -20,7 +20,7 @@ from ingest import warehouse as raw_db
 from orchestration.asset_metadata import safe_table_metadata
 from orchestration.jobs import SKIP_UNCHANGED_TAG
 from orchestration.project import DBT_PROJECT
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from orchestration.resources import WarehouseResource
 
 # Re-parses only under `dagster dev`; `make run` / `make test` parse once in `make prepare`.
 DBT_PROJECT.prepare_if_dev()
@@ -67,7 +67,6 @@ TRANSLATOR = LiquidityTranslator(settings=DagsterDbtTranslatorSettings(enable_as
     manifest=DBT_PROJECT.manifest_path,
     project=DBT_PROJECT,
     dagster_dbt_translator=TRANSLATOR,
-    pool=WAREHOUSE_POOL,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """`dbt build`: seeds, staging, intermediate and marts with their tests (tests surface as asset checks).

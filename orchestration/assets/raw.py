@@ -8,15 +8,14 @@ import dagster as dg
 
 from ingest import load, quality, registry
 from ingest import warehouse as raw_db
-from ingest.errors import NetworkUnreachable, is_transient, redact
+from ingest.errors import NetworkUnreachable, redact
 from ingest.transport import RedactingFilter
 from orchestration.asset_metadata import ROW_COUNT, markdown_table, safe_table_metadata
-from orchestration.resources import WAREHOUSE_POOL, SourcesResource, WarehouseResource
+from orchestration.resources import SourcesResource, WarehouseResource
 
 RAW_GROUP = "ingest"
 # The table's content digest (ingest.warehouse.fingerprint), also the asset's data version.
 DATA_FINGERPRINT = "data_fingerprint"
-INGEST_RETRY = dg.RetryPolicy(max_retries=2, delay=30, backoff=dg.Backoff.EXPONENTIAL)
 
 
 def run_logger(context: dg.OpExecutionContext, keys) -> logging.Logger:
@@ -39,11 +38,11 @@ def _materialize(
     except dg.Failure:
         raise
     except Exception as exc:
-        # Only what can heal is worth the RetryPolicy (a 5xx, a 429, a timeout). A bad setting, a
-        # damaged file or a payload that cannot parse fails at once, and the cause is the message.
+        # HTTP failures were already retried by the transport (the one retry layer for them); a bad
+        # setting, a damaged file or a payload that cannot parse fails at once, the cause as the message.
         secrets = sources.api_keys().secrets()
         reason = redact(f"{name}: {type(exc).__name__}: {exc}", secrets)
-        raise dg.Failure(description=reason, allow_retries=is_transient(exc)) from exc
+        raise dg.Failure(description=reason) from exc
     per_series = {
         s.series: {
             "status": s.status,
@@ -72,11 +71,7 @@ def _materialize(
         # The other series are loaded and committed; this run still fails so nothing stale is published.
         context.add_output_metadata(metadata)
         failed = result.failures
-        # Bad payloads fail the same way on a retry; only HTTP failures are worth the RetryPolicy.
-        raise dg.Failure(
-            description=f"{len(failed)} series failed: " + "; ".join(s.message for s in failed),
-            allow_retries=any(s.transient for s in failed),
-        )
+        raise dg.Failure(description=f"{len(failed)} series failed: " + "; ".join(s.message for s in failed))
     return dg.MaterializeResult(metadata=metadata, data_version=dg.DataVersion(table_md[DATA_FINGERPRINT]))
 
 
@@ -94,12 +89,12 @@ def _load(
         drift = quality.schema_drift(con, table)
         if not drift.passed:
             # Loading into a changed table would fail or misplace values: stop before any write, no retry.
-            raise dg.Failure(description=f"{drift.summary}: {drift.details}", allow_retries=False)
+            raise dg.Failure(description=f"{drift.summary}: {drift.details}")
         ctx = load.context(con, transport, context.run_id, keys, logger=logger)
         try:
             result = load.run(name, ctx)
         except NetworkUnreachable as exc:
-            raise dg.Failure(description=str(exc), allow_retries=False) from None
+            raise dg.Failure(description=str(exc)) from None
         table_md = safe_table_metadata(con, context.asset_key.to_user_string(), table, context.log)
         table_md[DATA_FINGERPRINT] = raw_db.fingerprint(con, table)
     return result, table_md
@@ -112,8 +107,6 @@ def _raw_asset(name: str, table: str, description: str) -> dg.AssetsDefinition:
         group_name=RAW_GROUP,
         description=f"Ingest → `{table}`. {description}",
         kinds={"python", "duckdb"},
-        pool=WAREHOUSE_POOL,
-        retry_policy=INGEST_RETRY,
         owners=["team:data-engineering"],
         metadata={"table": table},
     )
@@ -140,7 +133,6 @@ def raw_asset(name: str) -> dg.AssetsDefinition:
     description="Ingest → `raw.series_catalog`. The series catalog (ingest/series_catalog.csv) as a table: "
     "units, scale, cadence, staleness.",
     kinds={"python", "duckdb"},
-    pool=WAREHOUSE_POOL,
     owners=["team:data-engineering"],
 )
 def series_catalog(warehouse: WarehouseResource) -> dg.MaterializeResult:

@@ -14,7 +14,7 @@ from ingest import warehouse as raw_db
 from orchestration import publish_gate
 from orchestration.assets.dbt import mart_keys
 from orchestration.project import DBT_PROJECT
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
+from orchestration.resources import WarehouseResource
 
 SERVING_KEY = dg.AssetKey(["serving", "serving_duckdb"])
 Gate = Callable[[duckdb.DuckDBPyConnection, Path], publish_gate.GateResult]
@@ -95,7 +95,6 @@ def gate_for(tables: list[str]) -> Gate:
     group_name="serving",
     description="serving.duckdb: the audited marts for BI tools (read-only), replaced atomically after checks pass.",
     kinds={"duckdb"},
-    pool=WAREHOUSE_POOL,
     owners=["team:data-engineering"],
 )
 def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -111,7 +110,6 @@ def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         raise dg.Failure(
             description=f"{blocked}. {target.name} was not replaced; BI readers keep the published version.{hint}",
             metadata={"publish_gate": dg.MetadataValue.json(blocked.gate.tables)},
-            allow_retries=False,
         ) from None
     rows = ", ".join(f"{t}={n}" for t, n in done.counts.items())
     if done.replaced:

@@ -1,6 +1,7 @@
 """One writer to warehouse.duckdb: a second writer waits for the file lock (or times out cleanly)
 instead of failing on DuckDB's own "Could not set lock on file"; every asset that writes the
-warehouse is in the `duckdb_warehouse` pool; the instance config limits that pool to 1 and retries runs."""
+warehouse, a Dagster materialization included, queues on that lock (there is no Dagster pool); the
+instance config retries only runs whose process died."""
 
 from __future__ import annotations
 
@@ -21,9 +22,7 @@ import pytest
 
 from ingest import warehouse
 from ingest.settings import PROJECT_ROOT
-from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
-
-MANIFEST = PROJECT_ROOT / "dbt_project" / "target" / "manifest.json"
+from orchestration.resources import WarehouseResource
 
 # Holds a writer session (lock + open read-write DuckDB connection) until told to stop on stdin.
 HOLDER = textwrap.dedent(
@@ -119,43 +118,41 @@ def test_second_writer_waits_then_proceeds_once_released(holder):
     assert proc.wait(timeout=10) == 0
 
 
-def _defs():
-    if not MANIFEST.exists():
-        pytest.fail(
-            "dbt manifest missing: run `.venv/bin/python -m orchestration.prepare` (make test does it)"
+def test_a_dagster_materialization_queues_on_the_file_lock_then_succeeds(holder, monkeypatch):
+    """The file lock is the one single-writer mechanism (no Dagster pool): a materialization started
+    while another process writes the warehouse waits for it, then runs, instead of failing."""
+    proc, path = holder
+    monkeypatch.setenv("LIQUIDITY_WAREHOUSE", str(path))
+    from orchestration.assets.raw import series_catalog as catalog_asset
+
+    outcome: dict = {}
+
+    def materialize() -> None:
+        started = time.monotonic()
+        result = dg.materialize(
+            [catalog_asset], resources={"warehouse": WarehouseResource()}, raise_on_error=False
         )
-    from orchestration.definitions import defs
+        outcome.update(success=result.success, waited=time.monotonic() - started)
 
-    return defs
-
-
-def test_every_warehouse_writing_asset_is_in_the_one_writer_pool():
-    defs = _defs()
-    pools: dict[dg.AssetKey, str | None] = {}
-    for assets_def in defs.resolve_asset_graph().assets_defs:
-        if assets_def.is_executable:
-            for key in assets_def.keys:
-                pools[key] = assets_def.node_def.pool
-    layers = {key.path[0] for key in pools}
-    assert {"raw", "staging", "intermediate", "marts", "serving"} <= layers, layers
-    assert len([k for k in pools if k.path[0] == "raw"]) == 6
-    # report/liquidity_report only reads serving.duckdb (read-only) and writes report/: not a warehouse writer
-    outside = {
-        k.to_user_string(): p for k, p in pools.items() if p != WAREHOUSE_POOL and k.path[0] != "report"
-    }
-    assert not outside, f"assets that write the warehouse outside the {WAREHOUSE_POOL} pool: {outside}"
-    assert WAREHOUSE_POOL == "duckdb_warehouse"
-    # The Launchpad backfill writes the warehouse too.
-    backfill = defs.resolve_job_def("backfill_series")
-    assert {node.definition.pool for node in backfill.graph.node_dict.values()} == {WAREHOUSE_POOL}
+    worker = threading.Thread(target=materialize)
+    worker.start()
+    time.sleep(2.0)
+    assert worker.is_alive() and not outcome, "the materialization got in while another process held the file"
+    proc.stdin.write("\n")
+    proc.stdin.flush()
+    assert _readline(proc) == "released"
+    worker.join(timeout=60)
+    assert outcome == {"success": True, "waited": outcome["waited"]} and outcome["waited"] >= 2.0
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.series_catalog").fetchone()[0] > 0
+        assert con.execute("SELECT who FROM main.writes").fetchall() == [("holder",)]
 
 
-def test_instance_config_limits_the_pool_to_one_and_retries_only_crashed_runs(tmp_path: Path):
+def test_instance_config_retries_only_crashed_runs(tmp_path: Path):
     shutil.copy(PROJECT_ROOT / "orchestration" / "dagster.yaml", tmp_path / "dagster.yaml")
     with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
-        assert instance.get_concurrency_config().pool_config.default_pool_limit == 1
         assert instance.run_retries_enabled
         assert instance.run_retries_max_retries >= 1
         # Only a run whose process died is retried; a failed step is not retried as a whole run on
-        # top of the ingest steps' own retries (a permanent error would cost minutes for nothing).
+        # top of the transport's retries (a permanent error would cost minutes for nothing).
         assert not instance.run_retries_retry_on_asset_or_op_failure

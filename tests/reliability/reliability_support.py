@@ -284,13 +284,7 @@ def run_cli(
     urllib3_debug: bool = False,
 ) -> CliRun:
     """`orchestration.cli.main(argv)` (what `make run` calls) with a clean environment, the sources
-    at `base_url` (live) or `replay`, Dagster's step-retry delays at zero (the retry count is kept)
-    and the transport of FAST_LIVE. Definitions are rebuilt so their resources read this environment."""
-    import importlib
-
-    import dagster as dg
-
-    import orchestration.definitions
+    at `base_url` (live) or `replay`, and the transport of FAST_LIVE."""
     import orchestration.resources
     from ingest import transport as transport_module
     from orchestration import cli
@@ -315,13 +309,7 @@ def run_cli(
         return made
 
     mp.setattr(orchestration.resources, "make_transport", make_transport)
-    mp.setattr(dg.RetryPolicy, "calculate_delay", lambda self, attempt_num: 0)
-    # `build_resources()` reads the environment when definitions.py is imported: rebuild for this run.
-    module = orchestration.definitions
-    previous = module.defs
-    importlib.reload(module)
-    rebuilt, module.defs = module.defs, previous
-    mp.setattr(module, "defs", rebuilt)
+    # The resources read the environment when the run starts: the loaded definitions serve every run.
     code = cli.main(list(argv))
     return CliRun(code, data_dir, dagster_home, transports)
 

@@ -54,7 +54,6 @@ from bench.replay_server import (
 from ingest import catalog, warehouse
 from ingest.transport import DEFAULT_MIN_INTERVAL, LiveTransport
 from orchestration import cli
-from orchestration.assets.raw import INGEST_RETRY
 
 CUT = "2026-01-31"
 # Provenance differs by design between a replay and a live run of the same data: the URL, the body
@@ -268,11 +267,10 @@ def test_a_persistent_fault_fails_the_run_naming_source_and_series(
     assert run.code == 1
     attempts = run.transports[0].attempts
     hits = srv.hits_for("fred_obs", "WALCL")
-    # the transport's attempts, on each of Dagster's step attempts; nothing more
-    assert [h.status for h in hits] == [503] * attempts * (INGEST_RETRY.max_retries + 1)
+    # the transport's attempts, the one retry layer for HTTP failures: no step or run retry on top
+    assert [h.status for h in hits] == [503] * attempts
     failed = [(s, n, m) for s, n, st, m in last_run_log(run) if st == "failed"]
-    # one load_log row per step attempt (Dagster's retries share the run id), all for this series
-    assert [(s, n) for s, n, _ in failed] == [("fred", "WALCL")] * (INGEST_RETRY.max_retries + 1)
+    assert [(s, n) for s, n, _ in failed] == [("fred", "WALCL")]
     message = failed[0][2]
     assert message.startswith("fred WALCL: HTTP 503 from http://127.0.0.1:")
     assert f"still failing after {attempts} attempts" in message
@@ -283,8 +281,8 @@ def test_a_persistent_fault_fails_the_run_naming_source_and_series(
     assert_no_secret_in_texts([caplog.text, out, err, *dagster_event_texts(run.dagster_home)])
     scenario(
         "run exits 1 naming source and series; warehouse keeps earlier data; serving.duckdb unchanged",
-        f"exit {run.code}; {len(hits)} requests ({attempts} attempts x {INGEST_RETRY.max_retries + 1} "
-        f"step attempts); '{message[:60]}...'; raw tables and serving sha256 unchanged",
+        f"exit {run.code}; {len(hits)} requests ({attempts} transport attempts, no step or run retry on top); "
+        f"'{message[:60]}...'; raw tables and serving sha256 unchanged",
         name="full run, persistent: FRED API 503 on WALCL",
     )
 
