@@ -9,20 +9,9 @@ import datetime as dt
 import duckdb
 import pandas as pd
 
-from ingest import calendar, coingecko, registry, settings, warehouse
+from ingest import calendar, coingecko, loading, registry, settings, warehouse
 from ingest.errors import HttpError, NetworkUnreachable, SourceError, check_coin_id
-from ingest.loading import (
-    LoadContext,
-    SeriesLoad,
-    SourceLoad,
-    Window,
-    backfill_note,
-    counters,
-    finish,
-    log_received,
-    provenance,
-    run_series,
-)
+from ingest.loading import LoadContext, SeriesLoad, SourceLoad, Window
 from ingest.parsing import window as date_window
 from ingest.transport import ReplayMissing, Response
 
@@ -32,7 +21,7 @@ TABLE = registry.get("coingecko_market_chart")
 def _market_chart_rows(
     frame: pd.DataFrame, coin_id: str, origin: str, responses: list[Response]
 ) -> pd.DataFrame:
-    frame = provenance(frame, responses, calendar.SNAPSHOT, None)
+    frame = loading.provenance(frame, responses, calendar.SNAPSHOT, None)
     frame.insert(0, "origin", origin)
     frame.insert(0, "coin_id", coin_id)
     return frame
@@ -112,7 +101,7 @@ def _upsert_coins(ctx: LoadContext, prepared: list[_PreparedCoin]) -> dict[str, 
 
 
 def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None) -> SourceLoad:
-    started, req0, bytes0 = counters(ctx)
+    started, req0, bytes0 = loading.counters(ctx)
     result = SourceLoad("coingecko", ctx.transport.mode)
     coins = list(dict.fromkeys(only if only is not None else settings.coins()))
     if window is not None:
@@ -120,11 +109,11 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
 
             def backfill(coin_id=coin_id) -> SeriesLoad:
                 loaded = _backfill_coin(ctx, coin_id, *window)
-                loaded.message = backfill_note(window)
+                loaded.message = loading.backfill_note(window)
                 return loaded
 
-            run_series(ctx, result, "coingecko", coin_id, True, backfill, total=len(coins))
-        return finish(ctx, result, started, req0, bytes0)
+            loading.run_series(ctx, result, "coingecko", coin_id, True, backfill, total=len(coins))
+        return loading.finish(ctx, result, started, req0, bytes0)
     # Every coin's loaded range in one scan (a query per coin would scan the table once per coin).
     ranges = warehouse.loaded_ranges(ctx.con, TABLE.spec, "coin_id")
     pending: list[tuple[str, _PreparedCoin | Exception]] = []
@@ -162,7 +151,7 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
                 ctx.logger.warning("%s; no backfill beyond the API's range", exc)
         frame = pd.concat(frames, ignore_index=True)
         kind = "full history: website export + API" if last is None else f"incremental, API last {days} days"
-        log_received(ctx, "coingecko", coin_id, frame, kind)
+        loading.log_received(ctx, "coingecko", coin_id, frame, kind)
         return _PreparedCoin(coin_id, frame, responses + api_responses, expect_new=last is None)
 
     def flush() -> None:
@@ -177,7 +166,7 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
                         raise outcome
                     return outcome
 
-                run_series(ctx, result, "coingecko", coin_id, True, work, total=len(coins))
+                loading.run_series(ctx, result, "coingecko", coin_id, True, work, total=len(coins))
         pending.clear()
 
     rows = unchecked = 0
@@ -199,7 +188,7 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
                 warehouse.checkpoint(ctx.con)
                 unchecked = 0
     flush()
-    return finish(ctx, result, started, req0, bytes0)
+    return loading.finish(ctx, result, started, req0, bytes0)
 
 
 def _backfill_coin(ctx: LoadContext, coin_id: str, start: dt.date, end: dt.date) -> SeriesLoad:

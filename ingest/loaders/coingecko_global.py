@@ -3,18 +3,8 @@
 
 from __future__ import annotations
 
-from ingest import calendar, coingecko, registry, warehouse
-from ingest.loading import (
-    LoadContext,
-    SeriesLoad,
-    SourceLoad,
-    Window,
-    counters,
-    finish,
-    observation_load,
-    provenance,
-    run_series,
-)
+from ingest import calendar, coingecko, loading, registry, warehouse
+from ingest.loading import LoadContext, SeriesLoad, SourceLoad, Window
 
 TABLE = registry.get("coingecko_global")
 
@@ -22,7 +12,7 @@ TABLE = registry.get("coingecko_global")
 def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None) -> SourceLoad:
     """`/global` snapshot once per run; total-cap history from `/global/market_cap_chart` with a pro
     key (or from the replay snapshot when it has that file)."""
-    started, req0, bytes0 = counters(ctx)
+    started, req0, bytes0 = loading.counters(ctx)
     result = SourceLoad("coingecko", ctx.transport.mode)
     pro = ctx.keys.coingecko_plan == "pro" and bool(ctx.keys.coingecko)
     if pro or ctx.transport.mode == "replay":
@@ -32,11 +22,11 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
             days = "max" if last is None else (ctx.today - last).days + ctx.lookback_days
             start = None if last is None else ctx.window_start(last)
             resp = ctx.transport.fetch(coingecko.market_cap_chart_request(days, ctx.keys.coingecko))
-            frame = provenance(
+            frame = loading.provenance(
                 coingecko.parse_market_cap_chart(resp.body, start), [resp], calendar.SNAPSHOT, None
             )
             frame.insert(0, "origin", "market_cap_chart")
-            return observation_load(
+            return loading.observation_load(
                 ctx,
                 TABLE.spec,
                 "coingecko",
@@ -46,7 +36,7 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
                 expect_new=last is None,
             )
 
-        run_series(ctx, result, "coingecko", "global_market_cap_chart", pro, chart)
+        loading.run_series(ctx, result, "coingecko", "global_market_cap_chart", pro, chart)
     else:
         result.series.append(
             SeriesLoad(
@@ -61,10 +51,10 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
 
     def snapshot() -> SeriesLoad:
         resp = ctx.transport.fetch(coingecko.global_request(ctx.keys.coingecko, ctx.keys.coingecko_plan))
-        frame = provenance(coingecko.parse_global(resp.body), [resp], calendar.SNAPSHOT, None)
+        frame = loading.provenance(coingecko.parse_global(resp.body), [resp], calendar.SNAPSHOT, None)
         frame.insert(0, "origin", "global_snapshot")
-        return observation_load(ctx, TABLE.spec, "coingecko", "global", frame, [resp])
+        return loading.observation_load(ctx, TABLE.spec, "coingecko", "global", frame, [resp])
 
     # Live: required on demo, where /global is the only total-cap source; with pro the chart has the history.
-    run_series(ctx, result, "coingecko", "global", ctx.transport.mode == "live" and not pro, snapshot)
-    return finish(ctx, result, started, req0, bytes0)
+    loading.run_series(ctx, result, "coingecko", "global", ctx.transport.mode == "live" and not pro, snapshot)
+    return loading.finish(ctx, result, started, req0, bytes0)

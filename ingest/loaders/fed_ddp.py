@@ -4,21 +4,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from ingest import catalog, fed_ddp, registry, warehouse
-from ingest.loading import (
-    LoadContext,
-    SeriesLoad,
-    SourceLoad,
-    Window,
-    backfill_note,
-    counters,
-    fetch_kind,
-    finish,
-    log_received,
-    observation_load,
-    provenance,
-    run_series,
-)
+from ingest import catalog, fed_ddp, loading, registry, warehouse
+from ingest.loading import LoadContext, SeriesLoad, SourceLoad, Window
 
 TABLE = registry.get("fed_ddp_observations")
 RELEASES = ("H41", "H8")
@@ -30,7 +17,8 @@ def _rows(
     frame, responses = fed_ddp.fetch(ctx.transport, release, wanted, start, end)
     rules = {s.series_id: s.release_rule for s in wanted}
     parts = [
-        provenance(part, responses, rules[sid], sid) for sid, part in frame.groupby("series_id", sort=True)
+        loading.provenance(part, responses, rules[sid], sid)
+        for sid, part in frame.groupby("series_id", sort=True)
     ]
     frame = pd.concat(parts, ignore_index=True) if parts else frame
     frame.insert(0, "release", release)
@@ -38,7 +26,7 @@ def _rows(
 
 
 def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None) -> SourceLoad:
-    started, req0, bytes0 = counters(ctx)
+    started, req0, bytes0 = loading.counters(ctx)
     result = SourceLoad(TABLE.source, ctx.transport.mode)
     if window is not None:
         # The DDP serves whole packages: ask each series' release for the window, keep only that series.
@@ -48,12 +36,14 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
             def backfill(series=series) -> SeriesLoad:
                 frame, responses = _rows(ctx, series.dataset, [series], *window)
                 frame = frame[frame["series_id"] == series.series_id].reset_index(drop=True)
-                loaded = observation_load(ctx, TABLE.spec, TABLE.source, series.series_id, frame, responses)
-                loaded.message = backfill_note(window)
+                loaded = loading.observation_load(
+                    ctx, TABLE.spec, TABLE.source, series.series_id, frame, responses
+                )
+                loaded.message = loading.backfill_note(window)
                 return loaded
 
-            run_series(ctx, result, TABLE.source, series.series_id, True, backfill, total=len(wanted))
-        return finish(ctx, result, started, req0, bytes0)
+            loading.run_series(ctx, result, TABLE.source, series.series_id, True, backfill, total=len(wanted))
+        return loading.finish(ctx, result, started, req0, bytes0)
     for release in RELEASES:
         wanted = catalog.series_for(TABLE.source, release)
         gone: dict[str, dict] = {}
@@ -67,8 +57,8 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
             last = max((m for m in marks if m is not None), default=None)
             start = ctx.window_start(last)
             frame, responses = _rows(ctx, release, wanted, start, None)
-            log_received(ctx, TABLE.source, release, frame, fetch_kind(last, start))
-            loaded = observation_load(
+            loading.log_received(ctx, TABLE.source, release, frame, loading.fetch_kind(last, start))
+            loaded = loading.observation_load(
                 ctx, TABLE.spec, TABLE.source, release, frame, responses, expect_new=last is None
             )
             present = set(frame["series_id"].unique()) if not frame.empty else set()
@@ -82,13 +72,13 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
             }
             return loaded
 
-        run_series(ctx, result, TABLE.source, release, True, work, total=len(RELEASES))
+        loading.run_series(ctx, result, TABLE.source, release, True, work, total=len(RELEASES))
         for series_id, last in gone.get(release, {}).items():
             message = (
                 f"fed_ddp {series_id}: the {release} file no longer has this column (loaded through {last}); "
                 "renamed or discontinued upstream? Fix ingest/series_catalog.csv"
             )
-            run_series(
+            loading.run_series(
                 ctx,
                 result,
                 TABLE.source,
@@ -98,4 +88,4 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
                     TABLE.source, series_id, "skipped", message=message, required=False
                 ),
             )
-    return finish(ctx, result, started, req0, bytes0)
+    return loading.finish(ctx, result, started, req0, bytes0)

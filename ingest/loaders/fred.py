@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-from ingest import catalog, fred, registry, warehouse
+from ingest import catalog, fred, loading, registry, warehouse
 from ingest.errors import PayloadError
-from ingest.loading import (
-    LoadContext,
-    SeriesLoad,
-    SourceLoad,
-    Window,
-    backfill_note,
-    counters,
-    fetch_kind,
-    finish,
-    log_received,
-    observation_load,
-    provenance,
-    run_series,
-)
+from ingest.loading import LoadContext, SeriesLoad, SourceLoad, Window
 
 TABLE = registry.get("fred_observations")
 
 
 def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None) -> SourceLoad:
-    started, req0, bytes0 = counters(ctx)
+    started, req0, bytes0 = loading.counters(ctx)
     result = SourceLoad(TABLE.source, ctx.transport.mode)
     wanted = catalog.series_for(TABLE.source)
     if only is not None:
@@ -32,7 +19,7 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
 
         def work(series=series) -> SeriesLoad:
             if window is not None:
-                (start, end), last, note = window, None, backfill_note(window)
+                (start, end), last, note = window, None, loading.backfill_note(window)
             else:
                 first, last = warehouse.loaded_range(ctx.con, TABLE.spec, {"series_id": series.series_id})
                 (start, note), end = ctx.series_window(series, first, last), None
@@ -41,10 +28,12 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
                 # The window always reaches back before the last loaded observation: an empty body of
                 # a required series is a damaged or changed file, not "nothing new".
                 raise PayloadError("fred", series.series_id, f"no observation from {start} on in the body")
-            frame = provenance(frame, responses, series.release_rule, series.series_id)
+            frame = loading.provenance(frame, responses, series.release_rule, series.series_id)
             if window is None:
-                log_received(ctx, "fred", series.series_id, frame, fetch_kind(last, start, note))
-            loaded = observation_load(
+                loading.log_received(
+                    ctx, "fred", series.series_id, frame, loading.fetch_kind(last, start, note)
+                )
+            loaded = loading.observation_load(
                 ctx,
                 TABLE.spec,
                 "fred",
@@ -57,5 +46,5 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
             return loaded
 
         required = series.required or window is not None
-        run_series(ctx, result, TABLE.source, series.series_id, required, work, total=len(wanted))
-    return finish(ctx, result, started, req0, bytes0)
+        loading.run_series(ctx, result, TABLE.source, series.series_id, required, work, total=len(wanted))
+    return loading.finish(ctx, result, started, req0, bytes0)

@@ -6,21 +6,8 @@ import datetime as dt
 
 import pandas as pd
 
-from ingest import catalog, registry, treasury_dts, warehouse
-from ingest.loading import (
-    LoadContext,
-    SeriesLoad,
-    SourceLoad,
-    Window,
-    backfill_note,
-    counters,
-    fetch_kind,
-    finish,
-    log_received,
-    observation_load,
-    provenance,
-    run_series,
-)
+from ingest import catalog, loading, registry, treasury_dts, warehouse
+from ingest.loading import LoadContext, SeriesLoad, SourceLoad, Window
 from ingest.transport import Response
 
 TABLE = registry.get("treasury_dts_cash_balance")
@@ -33,29 +20,33 @@ def _treasury_dts_rows(
     (URL, sha256) and the DTS release date (catalog rule of DTS_TGA_CLOSE) as known_on."""
     series = catalog.get(treasury_dts.SOURCE, treasury_dts.CATALOG_SERIES)
     pages = treasury_dts.fetch(ctx.transport, start, end)
-    frames = [provenance(frame, [resp], series.release_rule, series.series_id) for frame, resp in pages]
+    frames = [
+        loading.provenance(frame, [resp], series.release_rule, series.series_id) for frame, resp in pages
+    ]
     return pd.concat(frames, ignore_index=True), [resp for _, resp in pages]
 
 
 def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None) -> SourceLoad:
     """The DTS operating cash balance, incremental: from the last record date loaded minus the
     look-back (the DTS is sometimes restated), full history on a first run."""
-    started, req0, bytes0 = counters(ctx)
+    started, req0, bytes0 = loading.counters(ctx)
     result = SourceLoad(TABLE.source, ctx.transport.mode)
 
     def work() -> SeriesLoad:
         if window is not None:
             frame, responses = _treasury_dts_rows(ctx, *window)
-            loaded = observation_load(ctx, TABLE.spec, TABLE.source, treasury_dts.DATASET, frame, responses)
-            loaded.message = backfill_note(window)
+            loaded = loading.observation_load(
+                ctx, TABLE.spec, TABLE.source, treasury_dts.DATASET, frame, responses
+            )
+            loaded.message = loading.backfill_note(window)
             return loaded
         last = warehouse.watermark(ctx.con, TABLE.spec, {})
         start = ctx.window_start(last)
         frame, responses = _treasury_dts_rows(ctx, start, None)
-        log_received(ctx, TABLE.source, treasury_dts.DATASET, frame, fetch_kind(last, start))
-        return observation_load(
+        loading.log_received(ctx, TABLE.source, treasury_dts.DATASET, frame, loading.fetch_kind(last, start))
+        return loading.observation_load(
             ctx, TABLE.spec, TABLE.source, treasury_dts.DATASET, frame, responses, expect_new=last is None
         )
 
-    run_series(ctx, result, TABLE.source, treasury_dts.DATASET, True, work)
-    return finish(ctx, result, started, req0, bytes0)
+    loading.run_series(ctx, result, TABLE.source, treasury_dts.DATASET, True, work)
+    return loading.finish(ctx, result, started, req0, bytes0)
