@@ -20,6 +20,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from ingest import settings
 from ingest.settings import PROJECT_ROOT
 
 REPLAY_ROOT = (PROJECT_ROOT.parent / "shared" / "data" / "replay").resolve()
@@ -52,20 +53,12 @@ def run_pipeline(
         "LIQUIDITY_REPLAY_DIR": str(replay_dir or replay(cut)),
         **(env or {}),
     }
-    old = {k: os.environ.get(k) for k in env}
-    os.environ.update(env)
-    try:
+    with settings.exported(env):
         from orchestration.definitions import defs
 
         job = defs.resolve_job_def("materialize_everything")
         with dg.DagsterInstance.ephemeral() as instance:
             return job.execute_in_process(instance=instance, raise_on_error=False)
-    finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def clean_environ() -> dict[str, str]:

@@ -14,7 +14,7 @@ import dagster as dg
 import duckdb
 import pytest
 
-from ingest import load, warehouse
+from ingest import load, settings, warehouse
 from ingest.errors import InvalidIdentifier
 from ingest.settings import PROJECT_ROOT
 
@@ -32,18 +32,12 @@ def loaded_warehouse(tmp_path_factory) -> Path:
         pytest.skip(f"replay snapshot {REPLAY} is absent (../shared/data is not beside the project)")
     data_dir = tmp_path_factory.mktemp("backfill_base")
     env = {"LIQUIDITY_DATA_DIR": str(data_dir), "LIQUIDITY_REPLAY_DIR": str(REPLAY)}
-    old = {k: os.environ.get(k) for k in (*env, *UNSET)}
-    for k in UNSET:
-        os.environ.pop(k, None)
-    os.environ.update(env)
+    unset = {k: os.environ.pop(k) for k in UNSET if k in os.environ}
     try:
-        results = load.load_all("base")
+        with settings.exported(env):
+            results = load.load_all("base")
     finally:
-        for k, v in old.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
+        os.environ.update(unset)
     assert not [s for r in results for s in r.failures], "baseline replay load failed"
     return data_dir / "warehouse.duckdb"
 
