@@ -145,6 +145,9 @@ def table_digest(data_dir: Path, table: str) -> str:
         "liquidity_signals",
         "reserve_adequacy",
         "series_freshness",
+        "liquidity_lead_over_time",
+        "policy_event_windows",
+        "liquidity_thresholds",
     ],
 )
 def test_marts_identical_incremental_vs_fresh(incremental_dir, fresh_dir, table):
@@ -300,4 +303,7 @@ def test_serving_has_every_mart_and_is_readable_read_only(fresh_dir):
         "liquidity_lag_scan",
         "liquidity_signals",
         "reserve_adequacy",
+        "liquidity_lead_over_time",
+        "policy_event_windows",
+        "liquidity_thresholds",
     } <= tables
