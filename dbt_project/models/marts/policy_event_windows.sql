@@ -12,7 +12,8 @@
   the ones KNOWN AT that same instant (int_liquidity_known_at, release instants), never later
   releases. So day 0 holds the event's first reaction and the base (day -1) none of it.
   Across events of the same kind: mean and sample standard deviation of each measure per asset
-  and trading day (kind_*), over the events with a value that day.
+  and trading day (kind_*), over the events with a value that day, aggregated in event order
+  (kind_stats) so two builds of the same data give the same bits.
 -#}
 {%- set before = var('policy_window_before') | int -%}
 {%- set after = var('policy_window_after') | int -%}
@@ -81,32 +82,44 @@ with_base as (
     inner join (select * from values_at_close where rel_day = -1) as base
         on base.event_date = v.event_date and base.event_kind = v.event_kind and base.asset = v.asset
     where v.rel_day >= {{ before }}
+),
+
+kind_stats as (
+    -- aggregated in event order: a float sum in no fixed order can differ in its last bits between
+    -- two builds of the same data (incremental vs fresh)
+    select
+        event_kind,
+        asset,
+        rel_day,
+        cast(count(cum_log_return) as integer) as kind_n_events,
+        avg(cum_log_return order by event_date) as kind_mean_log_return,
+        stddev_samp(cum_log_return order by event_date) as kind_sd_log_return,
+        avg(net_liquidity_change_bn order by event_date) as kind_mean_net_liquidity_change_bn,
+        stddev_samp(net_liquidity_change_bn order by event_date) as kind_sd_net_liquidity_change_bn,
+        avg(reserves_change_bn order by event_date) as kind_mean_reserves_change_bn,
+        stddev_samp(reserves_change_bn order by event_date) as kind_sd_reserves_change_bn,
+        avg(sofr_iorb_change_bp order by event_date) as kind_mean_sofr_iorb_change_bp,
+        stddev_samp(sofr_iorb_change_bp order by event_date) as kind_sd_sofr_iorb_change_bp
+    from with_base
+    group by event_kind, asset, rel_day
 )
 
 select
-    event_date,
-    event_kind,
-    asset,
-    cast(rel_day as integer) as rel_day,
-    trading_day,
-    close_at,
-    base_trading_day,
-    cast(rate_change_bp as integer) as rate_change_bp,
-    scheduled,
-    event,
-    source_document,
-    cum_log_return,
-    net_liquidity_change_bn,
-    reserves_change_bn,
-    sofr_iorb_change_bp,
-    cast(count(cum_log_return) over kind_day as integer) as kind_n_events,
-    avg(cum_log_return) over kind_day as kind_mean_log_return,
-    stddev_samp(cum_log_return) over kind_day as kind_sd_log_return,
-    avg(net_liquidity_change_bn) over kind_day as kind_mean_net_liquidity_change_bn,
-    stddev_samp(net_liquidity_change_bn) over kind_day as kind_sd_net_liquidity_change_bn,
-    avg(reserves_change_bn) over kind_day as kind_mean_reserves_change_bn,
-    stddev_samp(reserves_change_bn) over kind_day as kind_sd_reserves_change_bn,
-    avg(sofr_iorb_change_bp) over kind_day as kind_mean_sofr_iorb_change_bp,
-    stddev_samp(sofr_iorb_change_bp) over kind_day as kind_sd_sofr_iorb_change_bp
+    with_base.event_date,
+    with_base.event_kind,
+    with_base.asset,
+    cast(with_base.rel_day as integer) as rel_day,
+    with_base.trading_day,
+    with_base.close_at,
+    with_base.base_trading_day,
+    cast(with_base.rate_change_bp as integer) as rate_change_bp,
+    with_base.scheduled,
+    with_base.event,
+    with_base.source_document,
+    with_base.cum_log_return,
+    with_base.net_liquidity_change_bn,
+    with_base.reserves_change_bn,
+    with_base.sofr_iorb_change_bp,
+    kind_stats.* exclude (event_kind, asset, rel_day)
 from with_base
-window kind_day as (partition by event_kind, asset, rel_day)
+inner join kind_stats using (event_kind, asset, rel_day)
