@@ -246,6 +246,12 @@ def section_pipeline(bench: Bench, sections: set[str]) -> None:
     dbt_parse(bench, "prepare: dbt parse for this data dir", target, data_dir, partial=False)
     cold = pipeline_run(bench, f"cold build {FIRST_CUT} (empty data dir)", data_dir, FIRST_CUT)
     bench.results["cold_build"] = cold
+    added = bench.results["issue16"] = module_json(bench, "bench.issue16", str(data_dir))  # bench/issue16.py
+    print(
+        f"  issue 16 nodes: {added['models_s']:.1f} s models + {added['tests_s']:.1f} s tests "
+        f"(bootstrap {added['node_s']['int_lead_scan_bootstrap']:.1f} s); report {added['report_cold_s']:.1f} s, "
+        f"page {added['page_bytes'] / 1e6:.2f} MB"
+    )
     if "incremental" not in sections:
         return
     incremental = pipeline_run(bench, f"incremental {FIRST_CUT} -> {SECOND_CUT}", data_dir, SECOND_CUT)

@@ -167,6 +167,52 @@ def profiles() -> dict[str, Profile]:
             preview_limit=50,
             date_range=("first_date", "last_date"),
         ),
+        "marts/liquidity_lead_over_time": Profile(
+            "marts.liquidity_lead_over_time",
+            "window_end",
+            tuple(
+                Headline(
+                    f"{asset} best lead, newest window, 7-day changes (days)",
+                    "best_lead_changes_days",
+                    where=f"asset = '{asset}'",
+                )
+                for asset in ("btc", "eth", "total")
+            ),
+            (
+                "asset",
+                "window_end",
+                "best_lead_levels_days",
+                "best_corr_levels",
+                "best_lead_changes_days",
+                "best_corr_changes",
+                "best_lead_changes_ci_low_days",
+                "best_lead_changes_ci_high_days",
+            ),
+            preview_order="window_end DESC, asset",
+            date_range=("window_start", "window_end"),
+        ),
+        "marts/policy_event_windows": Profile(
+            "marts.policy_event_windows",
+            "event_date",
+            (
+                Headline(
+                    "BTC +30 trading days after the newest event (log return)",
+                    "cum_log_return",
+                    where="asset = 'btc' AND rel_day = 30",
+                ),
+            ),
+            ("event_date", "event_kind", "asset", "rel_day", "cum_log_return", "net_liquidity_change_bn"),
+            preview_where="rel_day = 30",
+            preview_order="event_date DESC, event_kind, asset",
+            date_range=("event_date", "event_date"),
+        ),
+        "marts/liquidity_thresholds": Profile(
+            "marts.liquidity_thresholds",
+            "value_date",  # no date of its own; the one date var (on_rrp_zero_before) stands in
+            (Headline("reserve_scarce_pct", "value", where="name = 'reserve_scarce_pct'"),),
+            ("name", "value", "value_date", "unit"),
+            preview_order="name",
+        ),
         "marts/series_freshness": Profile(
             "marts.series_freshness",
             "as_of_date",

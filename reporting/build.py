@@ -1,28 +1,23 @@
-"""Build the report: read serving.duckdb, draw the charts, write index.html and the PNGs."""
+"""Build the report: read serving.duckdb, build the charts, write one self-contained index.html."""
 
 from __future__ import annotations
 
 import datetime as dt
-import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from PIL import Image
-
 from ingest import settings
 from reporting import charts, content, credits, html
-from reporting.data import Serving, Thresholds, freshness, load_serving, threshold_mismatches
+from reporting.data import Serving, freshness, load_serving
 
-REPORT_DPI = 120
-PREVIEW_DPI = 100
+PREVIEW_SCALE = 0.75  # the Dagster UI thumbnail: vl-convert PNG of the main chart's own spec
 
 
 @dataclass(frozen=True)
 class ChartFile:
     slug: str
     title: str
-    path: Path
     data_through: dt.date
     stale_notes: tuple[str, ...]
     series: tuple[str, ...]
@@ -36,7 +31,8 @@ class ReportResult:
     signals_date: dt.date
     signals_summary: str
     warnings: tuple[str, ...]
-    preview_png: bytes  # the main chart, small (PREVIEW_DPI, 64-colour palette) for Dagster metadata
+    preview_png: bytes  # the main chart as PNG, rendered by vl-convert from the page's spec
+    page_bytes: int  # what index.html weighs, the inlined Vega bundle and every chart's data included
 
 
 def _write_atomic(path: Path, data: bytes) -> None:
@@ -45,50 +41,19 @@ def _write_atomic(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
-def _small_png(png: bytes) -> bytes:
-    """A palette PNG: line charts lose nothing visible and shrink about 3-4x."""
-    image = Image.open(io.BytesIO(png)).convert("RGB").quantize(colors=64, method=Image.Quantize.MEDIANCUT)
-    buf = io.BytesIO()
-    image.save(buf, format="PNG", optimize=True)
-    return buf.getvalue()
-
-
 def build_report(serving_path: Path | None = None, report_dir: Path | None = None) -> ReportResult:
     """Read `serving_path` (default: settings.serving_path()), write `report_dir` (default: settings.report_dir()).
 
-    The PNGs are written first and index.html last, each through a temporary file and a rename, so a
-    reader never sees a half-written file; a failure leaves the previous report in place.
+    index.html is written through a temporary file and a rename, so a reader never sees a
+    half-written page; a failure leaves the previous report in place. PNGs of earlier (matplotlib)
+    reports are removed: the page no longer references them.
     """
     serving: Serving = load_serving(serving_path or settings.serving_path())
     out = report_dir or settings.report_dir()
-    thresholds = Thresholds.from_dbt_project()
-    warnings = threshold_mismatches(serving, thresholds)
-    if warnings:
-        warnings.append(
-            "serving.duckdb was built with other thresholds than dbt_project.yml has now: run `make run`"
-        )
-
+    thresholds = serving.thresholds
     drawn = charts.all_charts(serving, thresholds)
-    out.mkdir(parents=True, exist_ok=True)
-    files = []
-    preview = b""
-    for chart in drawn:
-        png = chart.png(REPORT_DPI)
-        _write_atomic(out / chart.filename, png)
-        if chart.slug == "net_liquidity_vs_crypto":
-            preview = _small_png(chart.png(PREVIEW_DPI))
-        files.append(
-            ChartFile(
-                chart.slug,
-                chart.title,
-                out / chart.filename,
-                chart.data_through,
-                tuple(chart.stale_notes),
-                tuple(chart.series),
-            )
-        )
-    for chart in drawn:
-        chart.figure.clear()
+    main = next(c for c in drawn if c.slug == "net_liquidity_vs_crypto")
+    preview = main.png(PREVIEW_SCALE)
 
     signals_date, signals, summary = content.todays_signals(serving, thresholds)
     fresh = freshness(serving)
@@ -99,25 +64,34 @@ def build_report(serving_path: Path | None = None, report_dir: Path | None = Non
         generated=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
         serving_path=str(serving.path),
         serving_modified=serving.modified.strftime("%Y-%m-%d %H:%M UTC"),
-        warnings=warnings,
+        warnings=[],
         latest=content.latest_values(serving),
         signals_date=signals_date,
         signals=signals,
         signals_summary=summary,
         charts=drawn,
+        lead_intervals=content.lead_intervals(serving),
+        events=content.event_table(serving),
         coin_leads=content.coin_leads(serving),
         freshness=fresh,
         citations=credits.full_citations(fred_and_ddp),
         coingecko=credits.COINGECKO,
     )
+    out.mkdir(parents=True, exist_ok=True)
     index = out / "index.html"
-    _write_atomic(index, page.encode("utf-8"))
+    data = page.encode("utf-8")
+    _write_atomic(index, data)
+    for old in out.glob("*.png"):
+        old.unlink(missing_ok=True)
     return ReportResult(
         index_html=index,
-        charts=tuple(files),
+        charts=tuple(
+            ChartFile(c.slug, c.title, c.data_through, tuple(c.stale_notes), tuple(c.series)) for c in drawn
+        ),
         data_through=serving.data_through,
         signals_date=signals_date,
         signals_summary=summary,
-        warnings=tuple(warnings),
+        warnings=(),
         preview_png=preview,
+        page_bytes=len(data),
     )

@@ -342,3 +342,109 @@ def coin_leads(serving: Serving) -> list[CoinLead]:
         )
     starts = scan.groupby("period")["period_start"].min()
     return sorted(out, key=lambda c: (c.coin, pd.notna(starts[c.period]), str(starts[c.period]), c.period))
+
+
+@dataclass(frozen=True)
+class LeadInterval:
+    """One wide asset, period and kind of liquidity_lag_scan: its best lead with the bootstrap intervals."""
+
+    asset: str
+    period: str
+    kind: str  # levels | changes
+    lead_days: int | None
+    lead_low_days: int | None
+    lead_high_days: int | None
+    corr: float | None
+    corr_low: float | None
+    corr_high: float | None
+    n_obs: int | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.asset}/{self.period}/{self.kind}"
+
+
+def lead_intervals(serving: Serving) -> list[LeadInterval]:
+    """btc, eth, total: the best-lead rows of liquidity_lag_scan per period (full first, then by
+    start) and kind, with their moving-block bootstrap intervals."""
+    scan = serving.lag_scan[serving.lag_scan["coin_id"].isna()]
+    starts = scan.groupby("period")["period_start"].min()
+    out = []
+    for kind in ("levels", "changes"):
+        best = scan[scan[f"is_best_{kind}"].fillna(False).astype(bool)]
+        for r in best.itertuples(index=False):
+            g = r._asdict()
+            out.append(
+                LeadInterval(
+                    asset=g["asset"],
+                    period=g["period"],
+                    kind=kind,
+                    lead_days=_int_or_none(g[f"best_lead_{kind}_days"]),
+                    lead_low_days=_int_or_none(g[f"best_lead_{kind}_ci_low_days"]),
+                    lead_high_days=_int_or_none(g[f"best_lead_{kind}_ci_high_days"]),
+                    corr=_float_or_none(g[f"best_corr_{kind}"]),
+                    corr_low=_float_or_none(g[f"best_corr_{kind}_ci_low"]),
+                    corr_high=_float_or_none(g[f"best_corr_{kind}_ci_high"]),
+                    n_obs=_int_or_none(g[f"n_obs_{kind}"]),
+                )
+            )
+    order = {"btc": 0, "eth": 1, "total": 2}
+    return sorted(
+        out,
+        key=lambda x: (
+            order.get(x.asset, 9),
+            pd.notna(starts[x.period]),
+            str(starts[x.period]),
+            x.kind != "levels",
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class EventRow:
+    """One policy event and kind of policy_event_windows, BTC's path and liquidity at a few days."""
+
+    event_date: dt.date
+    kind: str
+    event: str
+    source: str
+    rate_change_bp: int | None
+    btc_day0: float | None  # cumulative log return, day 0
+    btc_day5: float | None
+    btc_day30: float | None
+    net_liquidity_day30_bn: float | None
+    reserves_day30_bn: float | None
+    sofr_iorb_day30_bp: float | None
+
+    @property
+    def key(self) -> str:
+        return f"{self.event_date}/{self.kind}"
+
+
+def event_table(serving: Serving) -> list[EventRow]:
+    w = serving.event_windows
+    btc = w[w["asset"] == "btc"]
+    out = []
+    for (day, kind), part in btc.groupby(["event_date", "event_kind"], sort=True):
+        at = part.set_index("rel_day")
+
+        def value(rel: int, column: str, at=at) -> float | None:
+            return _float_or_none(at.loc[rel, column]) if rel in at.index else None
+
+        first = part.iloc[0]
+        out.append(
+            EventRow(
+                event_date=pd.Timestamp(day).date(),
+                kind=kind,
+                event=first["event"],
+                source=first["source_document"],
+                rate_change_bp=_int_or_none(first["rate_change_bp"]),
+                btc_day0=value(0, "cum_log_return"),
+                btc_day5=value(5, "cum_log_return"),
+                btc_day30=value(30, "cum_log_return"),
+                net_liquidity_day30_bn=value(30, "net_liquidity_change_bn"),
+                reserves_day30_bn=value(30, "reserves_change_bn"),
+                sofr_iorb_day30_bp=value(30, "sofr_iorb_change_bp"),
+            )
+        )
+    return sorted(out, key=lambda e: (e.event_date, e.kind), reverse=True)

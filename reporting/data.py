@@ -1,24 +1,25 @@
-"""What the report reads: the marts in `serving.duckdb` (read-only) and the thresholds in dbt_project.yml.
+"""What the report reads: the marts in `serving.duckdb` (read-only), nothing else.
 
 Nothing here writes anywhere. The serving file is opened read-only, every mart is copied into
 pandas in one go and the connection is closed before any chart is drawn, so the pipeline's atomic
 swap of serving.duckdb is never blocked and a failing report cannot change the file.
 
-Thresholds (reserve regimes, buffers, percentiles) live in exactly one place, the `vars:` block of
-dbt_project/dbt_project.yml, which the marts were built with; `threshold_mismatches` checks the
-served data against them so a stale serving file built with other values is reported, not hidden.
-The lead of liquidity over crypto is read from the data (`crypto_vs_liquidity.lag_days`).
+Thresholds (reserve regimes, buffers, percentiles) are dbt vars; the marts publish the values they
+were built with in `liquidity_thresholds`, which is what the report draws and explains, so it can
+never disagree with the served flags. The lead of liquidity over crypto is read from the data
+(`crypto_vs_liquidity.lag_days`); the stance of each policy phase from
+`liquidity_daily.policy_stance` (seed fed_policy_events).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
 import pandas as pd
-import yaml
 
 from ingest import catalog, settings
 
@@ -29,6 +30,9 @@ MARTS = (
     "liquidity_signals",
     "reserve_adequacy",
     "series_freshness",
+    "liquidity_lead_over_time",
+    "policy_event_windows",
+    "liquidity_thresholds",
 )
 
 
@@ -38,7 +42,7 @@ class ServingMissing(FileNotFoundError):
 
 @dataclass(frozen=True)
 class Thresholds:
-    """The dbt vars the marts' flags and regimes are computed with (dbt_project.yml `vars:`)."""
+    """The dbt vars the served marts' flags and regimes were computed with (mart liquidity_thresholds)."""
 
     reserve_abundant_pct: float
     reserve_scarce_pct: float
@@ -51,20 +55,21 @@ class Thresholds:
     on_rrp_zero_before: dt.date
 
     @classmethod
-    def from_dbt_project(cls, project_dir: Path = settings.DBT_PROJECT_DIR) -> Thresholds:
-        doc = yaml.safe_load((project_dir / "dbt_project.yml").read_text(encoding="utf-8"))
-        v = doc["vars"]
-        return cls(
-            reserve_abundant_pct=float(v["reserve_abundant_pct"]),
-            reserve_scarce_pct=float(v["reserve_scarce_pct"]),
-            reserves_gdp_threshold_pct=float(v["reserves_gdp_threshold_pct"]),
-            sofr_iorb_threshold_bp=float(v["sofr_iorb_threshold_bp"]),
-            sofr_effr_percentile=float(v["sofr_effr_percentile"]),
-            sofr_effr_lookback_days=int(v["sofr_effr_lookback_days"]),
-            on_rrp_buffer_bn=float(v["on_rrp_buffer_bn"]),
-            standing_repo_used_min_bn=float(v["standing_repo_used_min_bn"]),
-            on_rrp_zero_before=dt.date.fromisoformat(str(v["on_rrp_zero_before"])),
-        )
+    def from_mart(cls, frame: pd.DataFrame) -> Thresholds:
+        """From the rows of liquidity_thresholds (name, value, value_date)."""
+        rows = frame.set_index("name")
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.name not in rows.index:
+                raise ValueError(f"liquidity_thresholds has no row {f.name!r}: re-run `make run`")
+            row = rows.loc[f.name]
+            if f.type == "dt.date":
+                values[f.name] = _day(row["value_date"])
+            elif f.type == "int":
+                values[f.name] = int(row["value"])
+            else:
+                values[f.name] = float(row["value"])
+        return cls(**values)
 
 
 @dataclass(frozen=True)
@@ -77,6 +82,9 @@ class Serving:
     signals: pd.DataFrame  # liquidity_signals
     adequacy: pd.DataFrame  # reserve_adequacy
     freshness: pd.DataFrame  # series_freshness
+    lead_over_time: pd.DataFrame  # liquidity_lead_over_time
+    event_windows: pd.DataFrame  # policy_event_windows
+    thresholds: Thresholds  # liquidity_thresholds
 
     @property
     def data_through(self) -> dt.date:
@@ -116,6 +124,9 @@ def load_serving(path: Path | None = None) -> Serving:
             "liquidity_lag_scan": "asset, period, lead_days",
             "reserve_adequacy": "quarter_start",
             "series_freshness": "source, series_id",
+            "liquidity_lead_over_time": "asset, window_end",
+            "policy_event_windows": "event_date, event_kind, asset, rel_day",
+            "liquidity_thresholds": "name",
         }
         frames = {t: con.execute(f"SELECT * FROM {t} ORDER BY {order.get(t, 'date')}").df() for t in MARTS}
     finally:
@@ -129,6 +140,9 @@ def load_serving(path: Path | None = None) -> Serving:
         signals=frames["liquidity_signals"],
         adequacy=frames["reserve_adequacy"],
         freshness=frames["series_freshness"],
+        lead_over_time=frames["liquidity_lead_over_time"],
+        event_windows=frames["policy_event_windows"],
+        thresholds=Thresholds.from_mart(frames["liquidity_thresholds"]),
     )
 
 
@@ -157,49 +171,6 @@ def inputs_on(frame: pd.DataFrame, column: str, day: dt.date) -> set[str]:
     if row.empty or pd.isna(row.iloc[0]):
         return set()
     return set(str(row.iloc[0]).split(","))
-
-
-def threshold_mismatches(serving: Serving, t: Thresholds) -> list[str]:
-    """Rows of the served marts that contradict the thresholds in dbt_project.yml (normally none)."""
-    d, s = serving.daily, serving.signals
-    problems = []
-    ratio, regime = d["reserves_to_bank_assets_pct"], d["reserve_regime"]
-    expected = pd.Series(
-        [
-            None
-            if pd.isna(r)
-            else "abundant"
-            if r >= t.reserve_abundant_pct
-            else "ample"
-            if r >= t.reserve_scarce_pct
-            else "scarce"
-            for r in ratio
-        ],
-        index=d.index,
-        dtype="object",
-    )
-    n = int((expected.fillna("-") != regime.fillna("-")).sum())
-    if n:
-        problems.append(
-            f"liquidity_daily.reserve_regime disagrees with reserve_abundant_pct={t.reserve_abundant_pct:g} / "
-            f"reserve_scarce_pct={t.reserve_scarce_pct:g} on {n} days"
-        )
-    checks = [
-        ("sofr_above_iorb", s["sofr_iorb_spread_bp"] > t.sofr_iorb_threshold_bp, "sofr_iorb_threshold_bp"),
-        ("on_rrp_below_buffer", s["on_rrp_bn"] < t.on_rrp_buffer_bn, "on_rrp_buffer_bn"),
-        (
-            "reserves_below_gdp_threshold",
-            s["reserves_to_gdp_pct"] < t.reserves_gdp_threshold_pct,
-            "reserves_gdp_threshold_pct",
-        ),
-    ]
-    for flag, recomputed, var in checks:
-        served = s[flag]
-        both = served.notna()
-        n = int((served[both].astype(bool) != recomputed[both]).sum())
-        if n:
-            problems.append(f"liquidity_signals.{flag} disagrees with var {var} on {n} days")
-    return problems
 
 
 # --- per-series freshness ------------------------------------------------------------------------

@@ -1,14 +1,52 @@
-"""index.html: one self-contained page (inline CSS, no script, no network), PNGs referenced beside it.
+"""index.html: one self-contained page (inline CSS, inline scripts, no file beside it, no network).
 
-Rendered with Jinja2 (already installed with dbt-core and Dagster) with autoescaping on, so values
-from the data can never inject markup.
+The charts are Vega-Lite specs (reporting.charts) rendered in the browser by the Vega, Vega-Lite
+and Vega-Embed bundle that vl-convert ships (`vl_convert.javascript_bundle()`), inlined once; the
+specs sit in one JSON block. Rendered with Jinja2 with autoescaping on, so values from the data can
+never inject markup; the two inline blocks are escaped so no `</script` can end them early.
 """
 
 from __future__ import annotations
 
+import functools
+import importlib.metadata
+import json
+import os
+
 import jinja2
 
 from reporting.content import _fmt
+
+
+@functools.lru_cache(maxsize=1)
+def vega_bundle() -> str:
+    """Vega + Vega-Lite + Vega-Embed as one script, offline (vl-convert carries the libraries).
+
+    Bundling takes about 2 s, so the result is kept in $LIQUIDITY_DATA_DIR/.cache/, named by the
+    vl-convert version (a new version bundles anew)."""
+    import vl_convert
+
+    from ingest import settings
+
+    version = importlib.metadata.version("vl-convert-python")
+    cached = settings.data_dir() / ".cache" / f"vega-bundle-{version}.js"
+    if cached.is_file():
+        return cached.read_text(encoding="utf-8")
+    text = _script_safe(vl_convert.javascript_bundle())
+    cached.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cached.with_name(f".{cached.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, cached)
+    return text
+
+
+def _script_safe(text: str) -> str:
+    return text.replace("</script", "<\\/script").replace("<!--", "<\\!--")
+
+
+def specs_json(charts) -> str:
+    return _script_safe(json.dumps({c.slug: c.spec() for c in charts}, separators=(",", ":")))
+
 
 TEMPLATE = r"""<!DOCTYPE html>
 <html lang="en">
@@ -36,7 +74,8 @@ TEMPLATE = r"""<!DOCTYPE html>
   .stale { color: #b35900; }
   .warn { background: #fff4e5; border-left: 4px solid #e69f00; padding: .5rem .8rem; }
   figure { margin: 1.2rem 0 2rem; }
-  figure img { width: 100%; height: auto; border: 1px solid #eee; }
+  .vis { min-height: 200px; overflow-x: auto; }
+  .vis[data-error] { background: #fdecea; padding: .5rem; }
   figcaption { font-size: .9rem; color: #333; }
   figcaption ul { margin: .3rem 0; padding-left: 1.2rem; }
   nav a { margin-right: 1rem; }
@@ -48,7 +87,7 @@ TEMPLATE = r"""<!DOCTYPE html>
 <p class="meta">Data through <strong id="data-through">{{ data_through }}</strong> &middot; generated {{ generated }}
  from <code>{{ serving_path }}</code> (published {{ serving_modified }}) &middot; report only reads that file.</p>
 <nav><a href="#latest">Latest values</a><a href="#signals">Today's signals</a><a href="#charts">Charts</a>
-<a href="#coins">Coins</a><a href="#freshness">Data freshness</a><a href="#sources">Sources</a></nav>
+<a href="#intervals">Lead intervals</a><a href="#events">Policy events</a><a href="#coins">Coins</a><a href="#freshness">Data freshness</a><a href="#sources">Sources</a></nav>
 {% if warnings %}<div class="warn"><strong>Check:</strong><ul>{% for w in warnings %}<li>{{ w }}</li>{% endfor %}</ul></div>{% endif %}
 
 <h2 id="latest">Latest values</h2>
@@ -81,8 +120,10 @@ dbt vars in <code>dbt_project/dbt_project.yml</code>. A flag that cannot be eval
 left out of the stress score.</p>
 
 <h2 id="charts">Charts</h2>
+<p class="meta">Every chart is interactive: hover for values, drag to pan and use the mouse wheel to zoom the time
+axis, double-click to reset. The page needs no network: the chart library is inside it.</p>
 {% for c in charts %}<figure id="chart-{{ c.slug }}">
-<img src="{{ c.filename }}" alt="{{ c.title }}" width="1320">
+<div class="vis" id="vis-{{ c.slug }}" role="img" aria-label="{{ c.title }}"></div>
 <figcaption><strong>{{ c.title }}.</strong> {{ c.caption }}
 <ul>
 <li>Series: {{ c.series | join(', ') }}</li>
@@ -92,6 +133,48 @@ left out of the stress score.</p>
 </ul></figcaption>
 </figure>
 {% endfor %}
+
+<h2 id="intervals">Best lead per period, with bootstrap confidence intervals</h2>
+<table id="lead-intervals-table">
+<thead><tr><th>asset</th><th>period</th><th>kind</th><th>best lead (days)</th><th>lead interval (days)</th>
+<th>correlation</th><th>correlation interval</th><th>pairs</th></tr></thead>
+<tbody>
+{% for r in lead_intervals %}<tr data-key="{{ r.key }}">
+<td><code>{{ r.asset }}</code></td><td>{{ r.period }}</td><td>{{ r.kind }}</td>
+<td class="num">{{ '-' if r.lead_days is none else r.lead_days }}</td>
+<td class="num">{{ '-' if r.lead_low_days is none else '%d to %d' | format(r.lead_low_days, r.lead_high_days) }}</td>
+<td class="num">{{ '-' if r.corr is none else '%.3f' | format(r.corr) }}</td>
+<td class="num">{{ '-' if r.corr_low is none else '%.3f to %.3f' | format(r.corr_low, r.corr_high) }}</td>
+<td class="num">{{ '-' if r.n_obs is none else r.n_obs }}</td></tr>
+{% endfor %}</tbody>
+</table>
+<p class="meta">From <code>liquidity_lag_scan</code>: per period the lead of net liquidity whose correlation with the
+market cap is highest, and the moving-block bootstrap intervals (<code>ci_level</code> coverage; blocks of 60 crypto
+days resampled 400 times with a fixed seed, every lead recomputed on each resample). The lead interval is the range of
+best leads the resamples pick: a wide one means the data do not pin the lead down. The correlation interval allows for
+the autocorrelation of trending levels and overlapping 7-day changes within a block; it is not a test of causality,
+does not remove the spuriousness of correlating two trends (read the changes rows) and does not correct for the best
+lead having been chosen among 53. The same intervals for rolling windows: the lead-over-time chart above.</p>
+
+<h2 id="events">Policy events: BTC and liquidity around each</h2>
+<table id="events-table">
+<thead><tr><th>date</th><th>kind</th><th>event</th><th>rate change (bp)</th><th>BTC day 0</th><th>BTC day +5</th>
+<th>BTC day +30</th><th>net liquidity +30 (USD bn)</th><th>reserves +30 (USD bn)</th><th>SOFR &minus; IORB +30 (bp)</th>
+<th>source</th></tr></thead>
+<tbody>
+{% for e in events %}<tr data-key="{{ e.key }}">
+<td class="date">{{ e.event_date }}</td><td>{{ e.kind }}</td><td>{{ e.event }}</td>
+<td class="num">{{ '' if e.rate_change_bp is none else '%+d' | format(e.rate_change_bp) }}</td>
+{% for v in (e.btc_day0, e.btc_day5, e.btc_day30) %}<td class="num">{{ '-' if v is none else '%+.1f%%' | format(v * 100) }}</td>{% endfor %}
+{% for v in (e.net_liquidity_day30_bn, e.reserves_day30_bn, e.sofr_iorb_day30_bp) %}<td class="num">{{ '-' if v is none else '%+.1f' | format(v) }}</td>{% endfor %}
+<td>{{ e.source }}</td></tr>
+{% endfor %}</tbody>
+</table>
+<p class="meta">From <code>policy_event_windows</code> (seed <code>policy_events</code>, each row citing its Fed
+statement): BTC's cumulative log return (shown as percent) from the close of the trading day before the event to the
+close of day 0, +5 and +30 (trading days = days with an EFFR fixing; a close is the next 00:00 UTC snapshot), and the
+change of net liquidity, reserves and SOFR &minus; IORB over the same span, as known at those instants. "-" = the
+data do not reach that day (or IORB did not exist yet).</p>
 
 <h2 id="coins">Configured coins: best lead of net liquidity</h2>
 <table id="coin-leads-table">
@@ -137,10 +220,24 @@ is the maximum staleness; <em>optional</em> series (not required by the pipeline
 {% endfor %}<li>{{ coingecko }}</li>
 <li>Policy phases: seed <code>fed_policy_events</code> (FOMC statements and Federal Reserve Board press releases).</li>
 </ul>
-<footer>Charts drawn with matplotlib (Agg, offline). Regenerate with <code>make report</code> (reads serving.duckdb only, no
+<footer>Charts: Vega-Lite specs from Vega-Altair, rendered in this page by Vega (inlined; the Dagster UI thumbnail is
+the same spec rendered to PNG by vl-convert). Regenerate with <code>make report</code> (reads serving.duckdb only, no
 ingest). A correlation is not a cause: compare the periods in the lag scan to see whether the link holds in recent
 years.
 </footer>
+<script>{{ bundle | safe }}</script>
+<script id="chart-specs" type="application/json">{{ specs | safe }}</script>
+<script>
+(function () {
+  var specs = JSON.parse(document.getElementById("chart-specs").textContent);
+  Object.keys(specs).forEach(function (slug) {
+    var el = document.getElementById("vis-" + slug);
+    vegaEmbed(el, specs[slug], {actions: false, renderer: "canvas", tooltip: {theme: "light"}})
+      .then(function () { el.setAttribute("data-rendered", "1"); })
+      .catch(function (err) { el.setAttribute("data-error", String(err)); el.textContent = "chart failed: " + err; });
+  });
+})();
+</script>
 </body>
 </html>
 """
@@ -150,4 +247,6 @@ _ENV.filters["num"] = _fmt  # the number format of the latest-values table, by u
 
 
 def render(**context) -> str:
-    return _ENV.from_string(TEMPLATE).render(**context)
+    return _ENV.from_string(TEMPLATE).render(
+        bundle=vega_bundle(), specs=specs_json(context["charts"]), **context
+    )

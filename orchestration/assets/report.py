@@ -23,14 +23,15 @@ REPORT_KEY = dg.AssetKey(["report", "liquidity_report"])
     owners=["team:analytics"],
     kinds={"python", "html"},
     description=(
-        "Static HTML report ($LIQUIDITY_DATA_DIR/report/index.html) with PNG charts drawn by matplotlib from "
-        "serving.duckdb only: net liquidity shifted by the configured lead vs BTC and total crypto market cap "
-        "(log, policy phases), reserve ratios with threshold bands, SOFR-IORB and SOFR-EFFR spreads, ON RRP and "
-        "TGA, the lag-scan curves; latest values, today's signals explained, data freshness per series."
+        "Interactive offline HTML report ($LIQUIDITY_DATA_DIR/report/index.html, one file) with Vega-Altair "
+        "charts from serving.duckdb only: net liquidity shifted by the configured lead vs BTC and total crypto "
+        "market cap (log, policy phases), reserve ratios with threshold bands, SOFR-IORB and SOFR-EFFR spreads, "
+        "ON RRP and TGA, the lag-scan curves, the best lead over rolling windows with its intervals, policy-event "
+        "windows; latest values, today's signals explained, data freshness per series."
     ),
 )
 def liquidity_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-    # Imported here, not at module top: matplotlib, PIL and pandas plotting then load only when the report
+    # Imported here, not at module top: Altair, vl-convert and pandas then load only when the report
     # is drawn, not every time the code location (webserver, daemon, each run worker) loads definitions.
     from reporting import ServingMissing, build_report
 
@@ -54,7 +55,7 @@ def liquidity_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
             "charts": dg.MetadataValue.json(
                 [
                     {
-                        "file": c.path.name,
+                        "chart": c.slug,
                         "title": c.title,
                         "data_through": c.data_through.isoformat(),
                         "series": list(c.series),
@@ -64,6 +65,7 @@ def liquidity_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
                 ]
             ),
             "signals": dg.MetadataValue.text(f"{result.signals_date}: {result.signals_summary}"),
+            "page_kb": dg.MetadataValue.int(round(result.page_bytes / 1024)),
             "main_chart": dg.MetadataValue.md(f"![net liquidity vs crypto](data:image/png;base64,{preview})"),
         }
     )

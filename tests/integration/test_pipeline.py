@@ -146,6 +146,9 @@ def table_digest(data_dir: Path, table: str) -> str:
         "liquidity_signals",
         "reserve_adequacy",
         "series_freshness",
+        "liquidity_lead_over_time",
+        "policy_event_windows",
+        "liquidity_thresholds",
     ],
 )
 def test_marts_identical_incremental_vs_fresh(incremental_dir, fresh_dir, table):

@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 
 from ingest import calendar, catalog
-from reporting import build
-from reporting.data import Thresholds, load_serving, threshold_mismatches
+from reporting import build, charts
+from reporting.data import load_serving
 from tests.integration.conftest import replay
 
 pytestmark = pytest.mark.integration
@@ -100,41 +100,40 @@ def sha256(path: Path) -> str:
 # --- the report `make run` leaves behind ----------------------------------------------------------
 
 
+SLUGS = list(charts.SLUGS)
+
+
+def chart_specs(index: Path) -> dict:
+    text = index.read_text(encoding="utf-8")
+    block = text.split('<script id="chart-specs" type="application/json">')[1].split("</script>")[0]
+    return json.loads(block.replace("<\\/script", "</script"))
+
+
 def test_run_leaves_an_index_that_shows_every_chart(fresh_dir):
     report = fresh_dir / "report"
     index = report / "index.html"
     assert index.is_file(), "materialize_everything did not write report/index.html"
-    page = parse(index)
-    pngs = sorted(p.name for p in report.glob("*.png"))
-    assert sorted(page.images) == pngs
-    assert {
-        "net_liquidity_vs_crypto.png",
-        "reserve_ratios.png",
-        "funding_spreads.png",
-        "on_rrp_tga.png",
-        "daily_net_liquidity.png",
-    } <= set(pngs), pngs
-    assert "lag_scan.png" in pngs
-    for name in pngs:
-        with Image.open(report / name) as image:
-            image.load()
-            assert image.format == "PNG"
-            width, height = image.size
-            assert 1000 <= width <= 2500 and 600 <= height <= 1500, (name, image.size)
-            colours = image.convert("RGB").getcolors(maxcolors=1_000_000)
-            assert colours is not None and len(colours) > 200, f"{name} looks blank"
+    text = index.read_text(encoding="utf-8")
+    for slug in SLUGS:
+        assert f'id="chart-{slug}"' in text and f'id="vis-{slug}"' in text, slug
+    specs = chart_specs(index)
+    assert list(specs) == SLUGS
+    for slug, spec in specs.items():
+        assert spec["$schema"].startswith("https://vega.github.io/schema/vega-lite/v6"), slug
+        assert "Data through" in spec["title"]["subtitle"][0], slug
+    assert list(report.glob("*.png")) == [], "the page is one file: no PNG beside it"
+    # what the page weighs: the Vega bundle (~0.9 MB) plus every chart's data
+    assert 1_000_000 < index.stat().st_size < 3_000_000, index.stat().st_size
 
 
 def test_page_works_offline_as_a_file(fresh_dir):
     index = fresh_dir / "report" / "index.html"
     page = parse(index)
-    assert not page.tags & {"script", "link", "iframe"}, page.tags
-    for src in page.images:
-        assert "://" not in src and not src.startswith("/"), src
-        assert (index.parent / src).is_file()
-    assert all(h.startswith("#") for h in page.hrefs), page.hrefs
+    assert not page.tags & {"link", "iframe", "img"}, page.tags
     text = index.read_text(encoding="utf-8")
-    assert "url(" not in text and "@import" not in text and "@font-face" not in text
+    assert not re.search(r"<script[^>]*\bsrc=", text), "every script is inline"
+    assert all(h.startswith("#") for h in page.hrefs), page.hrefs
+    assert "@import" not in text and "@font-face" not in text
 
 
 def test_latest_values_equal_the_serving_file(fresh_dir):
@@ -357,48 +356,68 @@ def test_series_freshness_agrees_with_the_marts_stale_and_missing_inputs(fresh_d
 def test_net_liquidity_line_is_the_marts_lagged_series(fresh_dir):
     """The chart shifts liquidity_daily.net_liquidity_known_bn (end of the New York day) by
     crypto_vs_liquidity.lag_days + 1 (a crypto day is the 00:00 UTC snapshot, the New York evening
-    before): on every crypto day its value equals the mart's own net_liquidity_lagged_bn."""
+    before) and keeps the days it changes (a step line): on every crypto day the step's value
+    equals the mart's own net_liquidity_lagged_bn."""
     from reporting import charts
 
     serving = load_serving(fresh_dir / "serving.duckdb")
     chart = charts.net_liquidity_vs_crypto(serving)
-    right_axis = chart.figure.axes[1]
-    line = right_axis.get_lines()[0]
-    plotted = dict(zip(map(str, line.get_xdata()), line.get_ydata(), strict=True))
+    steps = chart.frames["net_liquidity_shifted"].set_index("date")["nl_shifted_bn"]
     crypto = serving.crypto.dropna(subset=["net_liquidity_lagged_bn"])
     crypto = crypto[
         crypto["date"] >= serving.crypto.loc[serving.crypto["btc_market_cap_usd"].notna(), "date"].min()
     ]
     assert len(crypto) > 1000
-    for day, lagged in zip(crypto["date"], crypto["net_liquidity_lagged_bn"], strict=True):
-        assert plotted[str(day.to_datetime64())] == pytest.approx(lagged, abs=1e-9), day
+    held = steps.reindex(crypto["date"], method="ffill")
+    for day, lagged, plotted in zip(crypto["date"], crypto["net_liquidity_lagged_bn"], held, strict=True):
+        assert plotted == pytest.approx(lagged, abs=1e-9), day
     assert f"shifted {serving.lag_days} days" in chart.title
     assert serving.lag_days == sql(fresh_dir, "SELECT DISTINCT lag_days FROM crypto_vs_liquidity")[0][0]
-    chart.figure.clear()
 
 
 def test_daily_net_liquidity_chart_plots_the_marts_daily_and_weekly_series(fresh_dir):
-    """Four lines over the last 365 days: net liquidity with the weekly and with the daily TGA, and the
-    two TGA series; each point is the mart's own value (NULL days are gaps, never filled)."""
+    """Four series over the last 365 days: net liquidity with the weekly and with the daily TGA, and
+    the two TGA series; each point is the mart's own value (NULL days are gaps, never filled)."""
     from reporting import charts
 
     serving = load_serving(fresh_dir / "serving.duckdb")
     chart = charts.daily_net_liquidity(serving)
-    top, bottom = chart.figure.axes[:2]
     columns = ["net_liquidity_bn", "net_liquidity_daily_bn", "tga_bn", "tga_daily_bn"]
-    lines = [*top.get_lines(), *bottom.get_lines()]
     window = serving.daily[serving.daily["date"] >= serving.daily["date"].max() - dt.timedelta(days=365)]
     assert len(window) == 366
-    for line, column in zip(lines, columns, strict=True):
-        plotted = list(line.get_ydata())
-        assert len(plotted) == len(window)
-        for got, want in zip(plotted, window[column], strict=True):
-            assert (pd.isna(got) and pd.isna(want)) or got == pytest.approx(want, abs=1e-9), column
+    plotted = chart.frames["daily"]
+    pd.testing.assert_frame_equal(
+        plotted[["date", *columns]].reset_index(drop=True), window[["date", *columns]].reset_index(drop=True)
+    )
     assert chart.series == ["WALCL", "WTREGEN", "DTS_TGA_CLOSE", "RRPONTSYD"]
     assert any("Daily Treasury Statement, Operating Cash Balance [DTS_TGA_CLOSE]" in c for c in chart.credits)
     page = (fresh_dir / "report" / "index.html").read_text(encoding="utf-8")
     assert 'id="chart-daily_net_liquidity"' in page
-    chart.figure.clear()
+
+
+def test_page_shows_lead_intervals_and_event_windows_from_the_marts(fresh_dir):
+    page = parse(fresh_dir / "report" / "index.html")
+    row = sql(
+        fresh_dir,
+        "SELECT best_lead_changes_days, best_lead_changes_ci_low_days, best_lead_changes_ci_high_days, "
+        "best_corr_changes, best_corr_changes_ci_low, best_corr_changes_ci_high FROM liquidity_lag_scan "
+        "WHERE asset = 'btc' AND period = '2020-2021' AND is_best_changes",
+    )[0]
+    cells = page.rows["btc/2020-2021/changes"]
+    assert cells[3:7] == [
+        str(row[0]),
+        f"{row[1]} to {row[2]}",
+        f"{row[3]:.3f}",
+        f"{row[4]:.3f} to {row[5]:.3f}",
+    ]
+    ret = sql(
+        fresh_dir,
+        "SELECT cum_log_return FROM policy_event_windows WHERE event_date = '2025-10-29' "
+        "AND event_kind = 'qt_end' AND asset = 'btc' AND rel_day = 30",
+    )[0][0]
+    cells = page.rows["2025-10-29/qt_end"]
+    assert cells[6] == f"{ret * 100:+.1f}%"
+    assert "liquidity_lead_over_time" in (fresh_dir / "report" / "index.html").read_text(encoding="utf-8")
 
 
 def test_freshness_table_lists_the_dts(fresh_dir):
@@ -431,14 +450,21 @@ def test_stale_inputs_are_noted_on_their_charts(fresh_dir):
     assert ("[WRESBAL, TLAACBW027SBOG]" in reserve_fig) == ("TLAACBW027SBOG" in bank_sources)
 
 
-def test_thresholds_read_from_dbt_project_are_the_ones_the_marts_used(fresh_dir):
-    serving = load_serving(fresh_dir / "serving.duckdb")
-    thresholds = Thresholds.from_dbt_project()
-    assert threshold_mismatches(serving, thresholds) == []
-    moved = Thresholds(**{**thresholds.__dict__, "reserve_scarce_pct": thresholds.reserve_scarce_pct + 1.5})
-    assert any("reserve_regime" in m for m in threshold_mismatches(serving, moved))
-    moved = Thresholds(**{**thresholds.__dict__, "on_rrp_buffer_bn": thresholds.on_rrp_buffer_bn + 500})
-    assert any("on_rrp_below_buffer" in m for m in threshold_mismatches(serving, moved))
+def test_report_draws_the_thresholds_the_serving_file_holds(fresh_dir, tmp_path):
+    """The thresholds come from liquidity_thresholds in serving.duckdb (what the marts were built
+    with), not from dbt_project.yml: change the row in a copy and the report follows it."""
+    shutil.copy(fresh_dir / "serving.duckdb", tmp_path / "serving.duckdb")
+    con = duckdb.connect(str(tmp_path / "serving.duckdb"))
+    try:
+        con.execute("UPDATE liquidity_thresholds SET value = 123 WHERE name = 'on_rrp_buffer_bn'")
+    finally:
+        con.close()
+    serving = load_serving(tmp_path / "serving.duckdb")
+    assert serving.thresholds.on_rrp_buffer_bn == 123
+    build.build_report(tmp_path / "serving.duckdb", tmp_path / "report")
+    specs = chart_specs(tmp_path / "report" / "index.html")
+    assert "ON RRP buffer 123 bn" in json.dumps(specs["on_rrp_tga"])
+    assert "on below 123 bn" in (tmp_path / "report" / "index.html").read_text(encoding="utf-8")
 
 
 # --- the asset alone, against a copy of the serving file ----------------------------------------------
@@ -462,15 +488,15 @@ def test_report_asset_alone_records_metadata_and_leaves_serving_untouched(served
     assert (served_copy / "report" / "index.html").is_file()
     through = sql(served_copy, "SELECT max(date) FROM liquidity_daily")[0][0]
     assert meta["data_through"].value == through.isoformat()
-    files = [c["file"] for c in meta["charts"].value]
-    assert sorted(files) == sorted(p.name for p in (served_copy / "report").glob("*.png"))
+    assert [c["chart"] for c in meta["charts"].value] == SLUGS
+    assert meta["page_kb"].value == round((served_copy / "report" / "index.html").stat().st_size / 1024)
     md = meta["main_chart"].value
     match = re.fullmatch(r"!\[net liquidity vs crypto\]\(data:image/png;base64,([A-Za-z0-9+/=]+)\)", md)
     assert match, md[:80]
     png = base64.b64decode(match.group(1))
-    assert len(png) < 150_000, f"preview PNG is {len(png)} bytes"
+    assert len(png) < 300_000, f"preview PNG is {len(png)} bytes"
     with Image.open(io.BytesIO(png)) as image:
-        assert image.format == "PNG" and 800 <= image.size[0] <= 1400
+        assert image.format == "PNG" and 700 <= image.size[0] <= 1400, image.size
     assert sha256(served_copy / "serving.duckdb") == before
 
 

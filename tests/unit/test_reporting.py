@@ -14,7 +14,6 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pytest
-import yaml
 
 from ingest import catalog, settings
 from reporting import charts, content, credits, html
@@ -68,24 +67,35 @@ def test_report_asset_sits_after_serving_in_its_own_group():
     assert not liquidity_report.required_resource_keys - {"io_manager"}
 
 
-def test_thresholds_come_from_the_dbt_project_vars(tmp_path):
-    """Edit the var in a copy of dbt_project.yml: the report follows it (one place for each threshold)."""
-    doc = yaml.safe_load((settings.DBT_PROJECT_DIR / "dbt_project.yml").read_text(encoding="utf-8"))
-    real = Thresholds.from_dbt_project()
-    assert real.reserve_abundant_pct == float(doc["vars"]["reserve_abundant_pct"])
-    assert real.on_rrp_buffer_bn == float(doc["vars"]["on_rrp_buffer_bn"])
-    assert real.on_rrp_zero_before == dt.date.fromisoformat(str(doc["vars"]["on_rrp_zero_before"]))
-    doc["vars"]["reserve_abundant_pct"] = real.reserve_abundant_pct + 1.5
-    (tmp_path / "dbt_project.yml").write_text(yaml.safe_dump(doc), encoding="utf-8")
-    assert Thresholds.from_dbt_project(tmp_path).reserve_abundant_pct == real.reserve_abundant_pct + 1.5
+def test_thresholds_are_read_from_the_liquidity_thresholds_rows():
+    """The report takes each threshold from the mart's row (what the marts were built with), never
+    from dbt_project.yml; a missing row is an error, not a default."""
+    rows = pd.DataFrame(
+        [
+            ("reserve_abundant_pct", 14.5, None),
+            ("reserve_scarce_pct", 9.0, None),
+            ("reserves_gdp_threshold_pct", 10.0, None),
+            ("sofr_iorb_threshold_bp", 0.0, None),
+            ("sofr_effr_percentile", 0.95, None),
+            ("sofr_effr_lookback_days", 365.0, None),
+            ("on_rrp_buffer_bn", 75.0, None),
+            ("standing_repo_used_min_bn", 0.0, None),
+            ("on_rrp_zero_before", None, pd.Timestamp("2013-09-23")),
+        ],
+        columns=["name", "value", "value_date"],
+    )
+    t = Thresholds.from_mart(rows)
+    assert (t.reserve_abundant_pct, t.on_rrp_buffer_bn, t.sofr_effr_lookback_days) == (14.5, 75.0, 365)
+    assert t.on_rrp_zero_before == dt.date(2013, 9, 23)
+    with pytest.raises(ValueError, match="on_rrp_buffer_bn"):
+        Thresholds.from_mart(rows[rows["name"] != "on_rrp_buffer_bn"])
 
 
-def test_every_seed_policy_phase_has_a_shading_stance():
+def test_every_seed_policy_phase_has_a_stance_the_charts_shade_or_leave_steady():
     with (settings.DBT_PROJECT_DIR / "seeds" / "fed_policy_events.csv").open(newline="") as fh:
-        phases = {row["phase"] for row in csv.DictReader(fh)}
-    missing = phases - set(charts.PHASE_STANCE)
-    assert not missing, f"add these seed phases to reporting.charts.PHASE_STANCE: {sorted(missing)}"
-    assert set(charts.PHASE_STANCE.values()) <= set(charts.STANCE_STYLE)
+        stances = {row["stance"] for row in csv.DictReader(fh)}
+    assert stances <= {*charts.STANCE_STYLE, "steady"}
+    assert not hasattr(charts, "PHASE_STANCE")
 
 
 def test_every_fred_series_of_the_catalog_has_a_credited_publisher():
@@ -199,7 +209,13 @@ def test_freshness_rows_are_the_marts_in_catalog_order_with_display_units():
     ]
     empty = pd.DataFrame()
     serving = Serving(
-        Path("serving.duckdb"), dt.datetime(2026, 2, 1, tzinfo=dt.UTC), *[empty] * 5, pd.DataFrame(rows)
+        Path("serving.duckdb"),
+        dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+        *[empty] * 5,
+        pd.DataFrame(rows),
+        lead_over_time=empty,
+        event_windows=empty,
+        thresholds=None,
     )
     out = freshness(serving)
     # catalog order (ingest/series_catalog.csv), then the coins, the total market cap last
@@ -232,6 +248,8 @@ def test_freshness_rows_are_the_marts_in_catalog_order_with_display_units():
         signals_summary="",
         charts=[],
         coin_leads=[],
+        lead_intervals=[],
+        events=[],
         freshness=out,
         citations=[],
         coingecko=credits.COINGECKO,

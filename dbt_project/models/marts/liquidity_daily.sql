@@ -26,7 +26,7 @@ first_walcl as (
 ),
 
 policy_events as (
-    select event_date, phase
+    select event_date, phase, stance
     from {{ ref('fed_policy_events') }}
 ),
 
@@ -44,7 +44,7 @@ daily as (
 ),
 
 with_phase as (
-    select daily.*, policy_events.phase as policy_phase
+    select daily.*, policy_events.phase as policy_phase, policy_events.stance as policy_stance
     from daily
     asof left join policy_events
         on daily.date_day >= policy_events.event_date
@@ -82,6 +82,7 @@ select
     reserves_to_bank_assets_pct,
     reserve_regime,
     policy_phase,
+    policy_stance,
     fed_total_assets_1w_change_bn,
     fed_total_assets_13w_change_bn,
     case

@@ -14,58 +14,16 @@
   best_lead_*_days repeats it on every row; is_near_best_* marks leads within
   var('lag_scan_near_best_tolerance') of the best correlation, so a wide plateau (unstable best
   lead) is visible at a glance.
+  best_*_ci_*: the moving-block bootstrap intervals of int_lead_scan_bootstrap (scope 'period'),
+  for btc, eth and total; NULL for coin rows.
 -#}
-{%- set k = var('corr_change_days') -%}
 {%- set periods = var('lag_scan_periods') -%}
-with known as (
-    select cast(observed_at as date) as date_day, {{ net_liquidity_column() }} as nl
-    from {{ ref('int_liquidity_known_at') }}
-    where observed_at = date_trunc('day', observed_at)
-      and {{ net_liquidity_column() }} > 0
-),
-
-known_changes as (
-    select
-        known.date_day,
-        known.nl,
-        ln(known.nl / prev.nl) as nl_chg
-    from known
-    left join known as prev on prev.date_day = known.date_day - {{ k }}
-),
-
-crypto as (
-    select * from {{ ref('int_crypto_daily') }}
-),
-
-coins as (
-    select coin_id, observation_date as date_day, market_cap_usd
-    from {{ ref('stg_coingecko__market_chart') }}
-    where market_cap_usd > 0
+with known_changes as (
+    select * from {{ ref('int_net_liquidity_at_midnight') }}
 ),
 
 crypto_long as (
-    {%- for asset, column in {'btc': 'btc_market_cap_usd', 'eth': 'eth_market_cap_usd', 'total': 'total_market_cap_usd'}.items() %}
-    select
-        '{{ asset }}' as asset,
-        cast(null as varchar) as coin_id,
-        crypto.date_day,
-        crypto.{{ column }} as level,
-        {{ log_change('crypto.' ~ column, 'prev.' ~ column) }} as chg
-    from crypto
-    left join crypto as prev on prev.date_day = crypto.date_day - {{ k }}
-    where crypto.{{ column }} > 0
-    union all
-    {%- endfor %}
-    select
-        coins.coin_id as asset,
-        coins.coin_id,
-        coins.date_day,
-        coins.market_cap_usd as level,
-        {{ log_change('coins.market_cap_usd', 'prev.market_cap_usd') }} as chg
-    from coins
-    left join coins as prev
-        on prev.coin_id = coins.coin_id
-        and prev.date_day = coins.date_day - {{ k }}
+    select * from {{ ref('int_crypto_market_caps_long') }}
 ),
 
 leads as (
@@ -149,6 +107,11 @@ ranked as (
     from gated
 ),
 
+ci as (
+    -- moving-block bootstrap intervals of the best lead and its correlation (wide assets only)
+    select * from {{ ref('int_lead_scan_bootstrap') }} where scope = 'period'
+),
+
 best as (
     select
         *,
@@ -156,6 +119,26 @@ best as (
         min(case when rank_levels = 1 then lead_days end) over (partition by asset, period)  as best_lead_levels_days,
         min(case when rank_changes = 1 then lead_days end) over (partition by asset, period) as best_lead_changes_days
     from ranked
+),
+
+with_ci as (
+    select
+        best.*,
+        {%- for kind in ['levels', 'changes'] %}
+        ci_{{ kind }}.corr_ci_low       as best_corr_{{ kind }}_ci_low,
+        ci_{{ kind }}.corr_ci_high      as best_corr_{{ kind }}_ci_high,
+        cast(ci_{{ kind }}.lead_ci_low_days as integer)  as best_lead_{{ kind }}_ci_low_days,
+        cast(ci_{{ kind }}.lead_ci_high_days as integer) as best_lead_{{ kind }}_ci_high_days,
+        {%- endfor %}
+        ci_levels.ci_level
+    from best
+    {%- for kind in ['levels', 'changes'] %}
+    left join ci as ci_{{ kind }}
+        on ci_{{ kind }}.asset = best.asset
+        and ci_{{ kind }}.period = best.period
+        and ci_{{ kind }}.kind = '{{ kind }}'
+        and best.coin_id is null
+    {%- endfor %}
 )
 
 select
@@ -180,5 +163,12 @@ select
     coalesce(corr_levels >= best_corr_levels - {{ var('lag_scan_near_best_tolerance') }}, false)   as is_near_best_levels,
     coalesce(corr_changes >= best_corr_changes - {{ var('lag_scan_near_best_tolerance') }}, false) as is_near_best_changes,
     first_date,
-    last_date
-from best
+    last_date,
+    {%- for kind in ['levels', 'changes'] %}
+    best_corr_{{ kind }}_ci_low,
+    best_corr_{{ kind }}_ci_high,
+    best_lead_{{ kind }}_ci_low_days,
+    best_lead_{{ kind }}_ci_high_days,
+    {%- endfor %}
+    ci_level
+from with_ci
