@@ -72,6 +72,9 @@ class WatchedRun:
             "LIQUIDITY_REPLAY_DIR": str(replay(CUT)),
         }
         self._dbs_before = set(self._run_dbs())
+        # dbt appends to the dbt.log of the data dir's dbt target folder (reused by every run): only
+        # what this run writes after these sizes counts
+        self._dbt_log_sizes = {p.resolve(): p.stat().st_size for p in data_dir.glob("**/dbt.log")}
         with open(logs / f"{name}.stdout", "wb") as out, open(self.err_path, "wb") as err:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "orchestration.cli", "run"],
@@ -181,6 +184,7 @@ class WatchedRun:
             if path is None or not path.exists():
                 return self.dbt_marts
             self._dbt_log = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed in close()
+            self._dbt_log.seek(self._dbt_log_sizes.get(path.resolve(), 0))
         lines = (self._dbt_partial + self._dbt_log.read()).split("\n")
         self._dbt_partial = lines.pop()
         for line in lines:
