@@ -1,5 +1,5 @@
 {#-
-  The liquidity_wide column that crypto_vs_liquidity and liquidity_lag_scan lag, chosen by
+  The int_liquidity_known_at column that crypto_vs_liquidity and liquidity_lag_scan lag, chosen by
   var('net_liquidity_definition'):
     weekly  net_liquidity_bn        WALCL - WTREGEN (TGA week average) - RRPONTSYD
     daily   net_liquidity_daily_bn  WALCL - DTS TGA closing balance of the day - RRPONTSYD

@@ -1,25 +1,35 @@
--- Cross-source reconciliation: the H.4.1 DDP week averages equal FRED's WTREGEN and WRESBAL, and
--- DDP total assets (RESPPMA_N.WW) equals WALCL, on every common date (to 1 million USD).
+-- Cross-source reconciliation: a series and the partner its catalog line names in `reconciles_with`
+-- (stg_catalog__reconciliations) under the same dating are the same number published twice, so they
+-- must agree on every common date, to the published unit: the H.4.1 DDP week averages and FRED's
+-- WTREGEN and WRESBAL, the DDP Wednesday TGA and WDTGAL, DDP total assets (RESPPMA_N.WW) and WALCL.
+-- Pairs of different dating (the DTS daily close against a Wednesday level or a week average) need
+-- a carried or averaged close: the Python check dts_reconciliation compares those.
+-- Both are published in whole millions, so any real difference is at least 0.001 bn; half of it is
+-- the threshold, so float noise never decides (the Python check compares to $1000, the same verdict).
 -- Returns the disagreeing rows; passes when a source has no data.
-with observations as (
-    select concept, observation_date, value
-    from {{ ref('int_series_observations') }}
+with pairs as (
+    select *
+    from {{ ref('stg_catalog__reconciliations') }}
+    where dating = partner_dating
 ),
 
-pairs as (
-    select 'tga_ddp' as ddp_concept, 'tga' as fred_concept
-    union all select 'reserves_ddp', 'reserves'
-    union all select 'fed_total_assets_ddp', 'fed_total_assets'
+observations as (
+    select source, series_id, observation_date, value
+    from {{ ref('int_series_observations') }}
 )
 
 select
-    pairs.ddp_concept,
-    pairs.fred_concept,
-    ddp.observation_date,
-    ddp.value  as ddp_value_bn,
-    fred.value as fred_value_bn
+    pairs.concept                  as series_concept,
+    pairs.partner_concept,
+    series.observation_date,
+    series.value                   as series_value_bn,
+    partner.value                  as partner_value_bn
 from pairs
-inner join observations as ddp  on ddp.concept = pairs.ddp_concept
-inner join observations as fred on fred.concept = pairs.fred_concept
-    and fred.observation_date = ddp.observation_date
-where abs(ddp.value - fred.value) > 0.001
+inner join observations as series
+    on series.source = pairs.source
+    and series.series_id = pairs.series_id
+inner join observations as partner
+    on partner.source = pairs.partner_source
+    and partner.series_id = pairs.partner_series_id
+    and partner.observation_date = series.observation_date
+where abs(series.value - partner.value) > 0.0005

@@ -287,6 +287,33 @@ def test_unit_drift_fails_the_catalog_band_test(tmp_path: Path) -> None:
     assert "within_catalog_band_stg_fred__observations_value" in result.stdout
 
 
+def test_reconciliation_pairs_come_from_the_catalog_and_a_disagreeing_pair_fails(tmp_path: Path) -> None:
+    """The staged pairs are exactly the catalog's `reconciles_with`; the DDP Wednesday TGA
+    (RESPPLLDT_N.WW, a pair no SQL names) $1 million off WDTGAL fails the reconciliation test."""
+    path = empty_warehouse(tmp_path)
+    with warehouse.connect(path) as con:
+        fred(con, "WDTGAL", [("2025-11-19", 900832.0, "2025-11-20")])
+        known_at = calendar.release_instant("h41", dt.date(2025, 11, 20))
+        con.execute(
+            "INSERT INTO raw.fed_ddp_observations "
+            f"VALUES ('H41', 'RESPPLLDT_N.WW', DATE '2025-11-19', 900833000000.0, DATE '2025-11-20', ?, {PROVENANCE})",
+            [known_at],
+        )
+    result = run_dbt(tmp_path, "build", "--select", "+assert_ddp_week_averages_match_fred")
+    assert result.returncode != 0
+    assert "FAIL 1 assert_ddp_week_averages_match_fred" in result.stdout, result.stdout[-3000:]
+    expected = {
+        (s.source, s.series_id, partner)
+        for s in catalog.load_catalog()
+        for partner in s.reconciles_with.split()
+    }
+    staged = query(
+        path, "SELECT source, series_id, partner_series_id FROM staging.stg_catalog__reconciliations"
+    )
+    assert set(staged) == expected and len(staged) == len(expected)
+    assert ("fed_ddp", "RESPPLLDT_N.WW", "WDTGAL") in expected
+
+
 def test_net_liquidity_definition_var_selects_what_crypto_lags(built: Path, tmp_path: Path) -> None:
     """Default weekly: crypto_vs_liquidity carries the WTREGEN definition; with the var set to daily it
     carries the DTS one (as known); any other value stops the build with a message."""

@@ -50,8 +50,8 @@ def dbt_vars() -> dict:
 
 
 def accepted_values(model: str, column: str) -> set[str]:
-    marts = yaml.safe_load((DBT_PROJECT_DIR / "models" / "marts" / "_marts.yml").read_text())
-    cols = next(m for m in marts["models"] if m["name"] == model)["columns"]
+    mart = yaml.safe_load((DBT_PROJECT_DIR / "models" / "marts" / f"{model}.yml").read_text())
+    cols = next(m for m in mart["models"] if m["name"] == model)["columns"]
     tests = next(c for c in cols if c["name"] == column)["data_tests"]
     return set(next(t["accepted_values"]["arguments"]["values"] for t in tests if "accepted_values" in t))
 

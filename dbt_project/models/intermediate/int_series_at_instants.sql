@@ -17,7 +17,7 @@
   and 'stale' when (New York date of the instant) - known_on > max_stale_days; 'missing' when
   nothing was known yet. So the value known at an instant is the daily as-known value of that New
   York day minus the releases still to come that day. Same columns as the known_* side of
-  int_series_daily, for the macro liquidity_wide.
+  int_series_daily, for int_liquidity_measures.
 -#}
 {%- set lag_days = var('lag_days') | int -%}
 {%- set k = var('corr_change_days') | int -%}

@@ -5,6 +5,26 @@ with source as (
 
 renamed as (
     select
+        source,
+        series_id,
+        dataset,
+        concept,
+        title,
+        units,
+        target_unit,
+        scale,
+        cadence,
+        dating,
+        release_rule,
+        max_stale_days,
+        required as is_required,
+        min_value,
+        max_value
+    from source
+),
+
+typed as (
+    select
         cast(source as varchar)          as source,
         cast(series_id as varchar)       as series_id,
         cast(dataset as varchar)         as dataset,
@@ -17,10 +37,10 @@ renamed as (
         cast(dating as varchar)          as dating,
         cast(release_rule as varchar)    as release_rule,
         cast(max_stale_days as integer)  as max_stale_days,
-        cast(required as boolean)        as is_required,
+        cast(is_required as boolean)     as is_required,
         cast(min_value as double)        as min_value,
         cast(max_value as double)        as max_value
-    from source
+    from renamed
 )
 
-select * from renamed
+select * from typed

@@ -9,22 +9,42 @@ with source as (
     select * from {{ source('coingecko', 'coingecko_market_chart') }}
 ),
 
-ranked as (
+renamed as (
+    select
+        coin_id,
+        observation_date,
+        origin,
+        snapped_at as observed_at,
+        price_usd,
+        market_cap_usd,
+        total_volume_usd,
+        known_on,
+        known_at
+    from source
+),
+
+typed as (
     select
         cast(coin_id as varchar)           as coin_id,
         cast(observation_date as date)     as observation_date,
         cast(origin as varchar)            as origin,
-        cast(snapped_at as timestamp)      as observed_at,
+        cast(observed_at as timestamp)     as observed_at,
         cast(price_usd as double)          as price_usd,
         cast(market_cap_usd as double)     as market_cap_usd,
         cast(total_volume_usd as double)   as total_volume_usd,
         cast(known_on as date)             as known_on,
-        cast(known_at as timestamp)        as known_at,
+        cast(known_at as timestamp)        as known_at
+    from renamed
+),
+
+ranked as (
+    select
+        *,
         row_number() over (
             partition by coin_id, observation_date
             order by case origin when 'api' then 0 when 'export' then 1 else 2 end, observed_at desc
         ) as origin_rank
-    from source
+    from typed
 )
 
 select

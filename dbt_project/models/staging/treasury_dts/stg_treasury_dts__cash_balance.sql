@@ -10,6 +10,22 @@ with source as (
     select * from {{ source('treasury_dts', 'treasury_dts_cash_balance') }}
 ),
 
+renamed as (
+    select
+        observation_date,
+        account_type,
+        close_today_bal,
+        open_today_bal,
+        open_month_bal,
+        open_fiscal_year_bal,
+        table_nbr,
+        sub_table_name,
+        src_line_nbr,
+        known_on,
+        known_at
+    from source
+),
+
 typed as (
     select
         cast(observation_date as date)        as observation_date,
@@ -23,7 +39,7 @@ typed as (
         cast(src_line_nbr as integer)         as src_line_nbr,
         cast(known_on as date)                as known_on,
         cast(known_at as timestamp)           as known_at
-    from source
+    from renamed
 ),
 
 labelled as (

@@ -1,9 +1,10 @@
 {#-
-  Pivot a long per-concept model (`model`, default int_series_daily) to one row per `key` (default
-  date_day) for one as-of view ('obs' = observation-date view, 'known' = as-known view) and derive
-  the liquidity measures. The daily wide models and int_liquidity_known_at (one row per instant,
-  key observed_at, from int_series_at_instants) all call this macro, so every view shares exactly
-  the same formulas.
+  The liquidity inputs pivoted wide and the measures derived from them, once for every as-of view,
+  so that the three wide models share exactly the same formulas. One row per (as_of_view, as_of):
+    'observed'  per calendar day, observation-date view (int_series_daily obs_*)      -> int_liquidity_daily__observed
+    'known'     per calendar day, as known at the end of that US-Eastern day (known_*) -> int_liquidity_daily__known
+    'known_at'  per instant of int_series_at_instants, as known at that instant (UTC) -> int_liquidity_known_at
+  as_of is the day (at 00:00) for the daily views and the instant for 'known_at'.
 
   Derived measures:
     net_liquidity_bn            = fed_total_assets_bn - tga_bn - on_rrp_bn (WALCL Wednesday level minus
@@ -15,7 +16,7 @@
     sofr_iorb_spread_bp         = round((sofr_pct - iorb_pct) * 100, 2)
     sofr_effr_spread_bp         = round((sofr_pct - effr_pct) * 100, 2)
     reserves_to_gdp_pct         = round(reserves_bn / gdp_bn * 100, 4)   (GDP is SAAR, always the latest
-                                  quarter published by that day, in both views)
+                                  quarter published by that day, in every view)
     bank_assets_bn              = the fresher of FRED TLAACBW027SBOG (H.8 SA) and DDP B1151NCBD (H.8 NSA)
                                   by observation date; FRED wins a tie; bank_assets_source says which
     reserves_to_bank_assets_pct = round(reserves_bn / bank_assets_bn * 100, 4)
@@ -25,7 +26,7 @@
   stale_inputs / missing_inputs: comma-separated concepts (alphabetical) whose value is NULL that
   day because the latest value is too old / because there is no observation yet; NULL when none.
 -#}
-{% macro liquidity_wide(view, model='int_series_daily', key='date_day') %}
+{#- concept -> its value column; the pivot gives <column>, <concept>_observation_date, <concept>_status -#}
 {%- set columns = {
     'fed_total_assets': 'fed_total_assets_bn',
     'tga': 'tga_bn',
@@ -41,47 +42,69 @@
     'bank_assets_h8': 'bank_assets_h8_bn',
     'standing_repo': 'standing_repo_bn',
 } -%}
-{#- GDP is dated at its quarter's start and published about a month after the quarter ends: an
-    observation-date fill would use it up to seven months before anyone knew it. In both views it
-    holds from its publication (as-known) until the next quarter is published. -#}
-{%- set always_known = ['gdp'] -%}
+{#- the concepts whose status is listed in stale_inputs / missing_inputs (bank_assets: of the chosen series) -#}
 {%- set tracked = ['btfp', 'effr', 'fed_total_assets', 'gdp', 'iorb', 'on_rrp', 'reserves', 'sofr', 'tga', 'tga_daily'] -%}
+{%- set concepts -%}
+    ({% for c in columns %}'{{ c }}'{{ ", " if not loop.last }}{% endfor %})
+{%- endset -%}
 with long as (
-    select * from {{ ref(model) }}
-    where concept in ({% for c in columns %}'{{ c }}'{{ ", " if not loop.last }}{% endfor %})
+    -- GDP is dated at its quarter's start and published about a month after the quarter ends: an
+    -- observation-date fill would use it up to seven months before anyone knew it. In every view
+    -- it holds from its publication (as known) until the next quarter is published.
+    select
+        'observed'                                                                  as as_of_view,
+        cast(date_day as timestamp)                                                 as as_of,
+        concept,
+        case when concept = 'gdp' then known_value else obs_value end               as value,
+        case when concept = 'gdp' then known_observation_date else obs_observation_date end as observation_date,
+        case when concept = 'gdp' then known_status else obs_status end             as status
+    from {{ ref('int_series_daily') }}
+    where concept in {{ concepts }}
+
+    union all
+
+    select 'known', cast(date_day as timestamp), concept, known_value, known_observation_date, known_status
+    from {{ ref('int_series_daily') }}
+    where concept in {{ concepts }}
+
+    union all
+
+    select 'known_at', observed_at, concept, known_value, known_observation_date, known_status
+    from {{ ref('int_series_at_instants') }}
+    where concept in {{ concepts }}
 ),
 
 pivoted as (
     select
-        {{ key }},
+        as_of_view,
+        as_of,
         {%- for concept, column in columns.items() %}
-        {%- set v = 'known' if concept in always_known else view %}
-        max(case when concept = '{{ concept }}' then {{ v }}_value end) as {{ column }},
-        max(case when concept = '{{ concept }}' then {{ v }}_observation_date end) as {{ concept }}_observation_date,
-        coalesce(max(case when concept = '{{ concept }}' then {{ v }}_status end), 'missing') as {{ concept }}_status
+        max(case when concept = '{{ concept }}' then value end) as {{ column }},
+        max(case when concept = '{{ concept }}' then observation_date end) as {{ concept }}_observation_date,
+        coalesce(max(case when concept = '{{ concept }}' then status end), 'missing') as {{ concept }}_status
         {{- "," if not loop.last }}
         {%- endfor %}
     from long
-    group by {{ key }}
+    group by as_of_view, as_of
 ),
 
 filled as (
     select
         * replace (
             case
-                when on_rrp_bn is null and {{ key }} < cast('{{ var("on_rrp_zero_before") }}' as date) then 0.0
+                when on_rrp_bn is null and as_of < cast('{{ var("on_rrp_zero_before") }}' as date) then 0.0
                 else on_rrp_bn
             end as on_rrp_bn,
             case
-                when on_rrp_bn is null and {{ key }} < cast('{{ var("on_rrp_zero_before") }}' as date) then 'fresh'
+                when on_rrp_bn is null and as_of < cast('{{ var("on_rrp_zero_before") }}' as date) then 'fresh'
                 else on_rrp_status
             end as on_rrp_status,
             case
-                when btfp_bn is null and {{ key }} < cast('{{ var("btfp_start_date") }}' as date) then 0.0
+                when btfp_bn is null and as_of < cast('{{ var("btfp_start_date") }}' as date) then 0.0
                 else btfp_bn
             end as btfp_bn,
             case
-                when btfp_bn is null and {{ key }} < cast('{{ var("btfp_start_date") }}' as date) then 'fresh'
+                when btfp_bn is null and as_of < cast('{{ var("btfp_start_date") }}' as date) then 'fresh'
                 else btfp_status
             end as btfp_status
         )
@@ -102,7 +125,8 @@ bank_assets as (
 
 derived as (
     select
-        {{ key }},
+        as_of_view,
+        as_of,
         fed_total_assets_bn,
         fed_total_assets_observation_date,
         tga_bn,
@@ -150,7 +174,8 @@ ratios as (
 )
 
 select
-    {{ key }},
+    as_of_view,
+    as_of,
     fed_total_assets_bn,
     fed_total_assets_observation_date,
     tga_bn,
@@ -191,4 +216,3 @@ select
         {%- endfor %}
     ), '') as missing_inputs
 from ratios
-{% endmacro %}
