@@ -105,9 +105,36 @@ def extension_path(name: str) -> Path:
     return binary
 
 
+# The name DuckDB gives an extension inside its binary (its entry point), where the package's file
+# is named otherwise: `LOAD '<path>'` derives the entry point from the file name.
+CANONICAL_NAMES = {"postgres": "postgres_scanner"}
+
+
+def _loadable(name: str) -> Path:
+    """A path to `name`'s binary that `LOAD` accepts: the package's own file, or a symbolic link to
+    it under the canonical name, kept in a per-user cache folder (created once, never downloaded)."""
+    binary = extension_path(name)
+    canonical = CANONICAL_NAMES.get(name)
+    if canonical is None:
+        return binary
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fed-liquidity-duckdb"
+    link = cache / f"v{duckdb.__version__}" / f"{canonical}.duckdb_extension"
+    try:
+        if not (link.is_symlink() and link.resolve() == binary.resolve()):
+            link.parent.mkdir(parents=True, exist_ok=True)
+            tmp = link.with_name(f".{link.name}.{os.getpid()}")
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(binary)
+            os.replace(tmp, link)  # atomic: processes starting together all see a whole link
+    except OSError as exc:
+        raise WarehouseSettingError(f"cannot link the {name} DuckDB extension into {cache}: {exc}") from None
+    return link
+
+
 def load_extensions(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+    """LOAD each extension from its pinned package; never INSTALL, never the network."""
     for name in names:
-        con.execute(f"LOAD '{extension_path(name)}'")
+        con.execute(f"LOAD '{_loadable(name)}'")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -316,10 +343,13 @@ def of(con: duckdb.DuckDBPyConnection) -> Backend:
 
 
 def is_conflict(exc: BaseException) -> bool:
-    """A DuckLake commit refused because a concurrent transaction changed the same thing first."""
+    """A DuckLake commit refused because a concurrent transaction changed the same thing first, or a
+    SQLite catalog busy with another writer's commit ("database is locked"): both heal on a rerun."""
     text = str(exc).lower()
-    return isinstance(exc, duckdb.TransactionException) or (
-        "conflict" in text and ("transaction" in text or "ducklake" in text)
+    return (
+        isinstance(exc, duckdb.TransactionException)
+        or ("conflict" in text and ("transaction" in text or "ducklake" in text))
+        or "database is locked" in text
     )
 
 

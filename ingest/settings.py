@@ -185,9 +185,8 @@ def configuration_problems() -> list[str]:
         problem = writable_dir_problem(name, path)
         if problem:
             problems.append(problem)
-    problem = (
-        backend.configuration_problem()
-    )  # the file's folder, or the lake's catalog, data path, extensions
+    # the warehouse file's folder, or the lake's catalog, data path and extensions
+    problem = backend.configuration_problem()
     if problem:
         problems.append(problem)
     for coin in coins():

@@ -17,7 +17,8 @@ import duckdb
 
 from ingest import backend, settings
 from ingest import warehouse as raw_db
-from orchestration import publish_gate
+from ingest.transport import install_log_redaction
+from orchestration import pg_serving, publish_gate
 from orchestration.assets.dbt import mart_keys
 from orchestration.project import DBT_PROJECT
 from orchestration.resources import WAREHOUSE_POOL, WarehouseResource
@@ -176,6 +177,16 @@ def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             allow_retries=False,
         ) from None
     lake_metadata = {}
+    postgres = pg_serving.target()
+    if postgres is not None:  # the optional PostgreSQL serving target, from the file just published
+        install_log_redaction(postgres.secrets())
+        pg = pg_serving.publish(target, tables, postgres)
+        lake_metadata["postgres"] = postgres.describe()
+        lake_metadata["postgres_replaced"] = pg.replaced
+        lake_metadata["postgres_digest"] = pg.digest
+        context.log.info(
+            "%s %s", "published to" if pg.replaced else "unchanged (same digest):", postgres.describe()
+        )
     if lake is not None:
         lake_metadata = {
             "lake_serving_schema": f"{where.database}.{lake.schema}",
