@@ -149,17 +149,19 @@ def publish(serving_file: Path, tables: list[str], where: PgTarget) -> PgPublish
 
 
 def _copy(serving_file: Path, tables: list[str], where: PgTarget, schema: str, digest: str) -> dict[str, int]:
-    con = duckdb.connect(str(serving_file), read_only=True, config=dict(backend.CONNECTION_CONFIG))
+    # In memory, the serving file attached read-only: a read-only connection would make pg read-only too.
+    con = duckdb.connect(":memory:", config=dict(backend.CONNECTION_CONFIG))
     counts = {}
     try:
+        con.execute(f"ATTACH '{serving_file}' AS src (READ_ONLY)")
         backend.load_extensions(con, ["postgres"])
         try:
             con.execute(f"ATTACH '{where.conninfo.replace(chr(39), chr(39) * 2)}' AS pg (TYPE postgres)")
         except duckdb.Error as exc:
             raise RuntimeError(f"cannot attach {where.describe()}: {backend.redact(str(exc))}") from None
         for table in tables:
-            con.execute(f'CREATE TABLE pg."{schema}"."{table}" AS SELECT * FROM main."{table}"')
-            counts[table] = con.execute(f'SELECT count(*) FROM main."{table}"').fetchone()[0]
+            con.execute(f'CREATE TABLE pg."{schema}"."{table}" AS SELECT * FROM src.main."{table}"')
+            counts[table] = con.execute(f'SELECT count(*) FROM src.main."{table}"').fetchone()[0]
         con.execute(
             f'CREATE TABLE pg."{schema}"."{PUBLISH_TABLE}" AS SELECT ?::VARCHAR AS digest, '
             "now()::TIMESTAMPTZ AS published_at, ?::VARCHAR AS tables",

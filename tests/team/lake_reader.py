@@ -6,7 +6,6 @@ table (rows and the sum of row hashes) goes to the output file as one JSON line,
 
 from __future__ import annotations
 
-import contextlib
 import json
 import sys
 import time
@@ -17,37 +16,42 @@ import duckdb
 from ingest import backend
 
 
+def read(con: duckdb.DuckDBPyConnection, tables: list[str]) -> dict:
+    """Every published mart's rows and row-hash sum, in one transaction (one DuckLake snapshot)."""
+    con.execute("BEGIN TRANSACTION")
+    present = {
+        t
+        for (t,) in con.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_catalog = "
+            "current_database() AND table_schema = 'serving'"
+        ).fetchall()
+    }
+    seen = {}
+    for table in tables:
+        if table in present:
+            n, h = con.execute(
+                f'SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM serving."{table}" t'
+            ).fetchone()
+            seen[table] = [n, h]
+    con.execute("COMMIT")
+    return seen
+
+
 def main() -> None:
     out, stop = sys.argv[1:3]
     tables = sys.argv[3].split(",")
     where = backend.current()
-    with open(out, "a", encoding="utf-8") as sink, where.open(read_only=True) as con:
+    with open(out, "a", encoding="utf-8") as sink:
         while not Path(stop).exists():
             try:
-                # one attached reader; each read a new transaction, so the newest snapshot
-                con.execute("BEGIN TRANSACTION")  # one snapshot for every table
-                present = {
-                    t
-                    for (t,) in con.execute(
-                        "SELECT table_name FROM information_schema.tables WHERE table_catalog = "
-                        "current_database() AND table_schema = 'serving'"
-                    ).fetchall()
-                }
-                seen = {}
-                for table in tables:
-                    if table in present:
-                        n, h = con.execute(
-                            f'SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM serving."{table}" t'
-                        ).fetchone()
-                        seen[table] = [n, h]
-                con.execute("COMMIT")
-                sink.write(json.dumps({"tables": seen}) + "\n")
+                # A fresh read-only attach per read, as a BI tool's new connection: a read-only
+                # attachment kept open did not show the serving tables committed after it (seen here).
+                with where.open(read_only=True) as con:
+                    sink.write(json.dumps({"tables": read(con, tables)}) + "\n")
             except duckdb.Error as exc:
-                with contextlib.suppress(duckdb.Error):
-                    con.execute("ROLLBACK")
                 sink.write(json.dumps({"error": backend.redact(str(exc))[:500]}) + "\n")
             sink.flush()
-            time.sleep(0.1)
+            time.sleep(0.2)
 
 
 if __name__ == "__main__":

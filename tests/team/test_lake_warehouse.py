@@ -44,8 +44,8 @@ def _digest_at(con: duckdb.DuckDBPyConnection, version: int) -> dict:
     out = {}
     for table in MARTS:
         n, h = con.execute(
-            f'SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR FROM serving."{table}" '
-            f"AT (VERSION => {int(version)}) t"
+            f"SELECT count(*), coalesce(sum(hash(t)), 0)::VARCHAR "
+            f'FROM (SELECT * FROM serving."{table}" AT (VERSION => {int(version)})) t'
         ).fetchone()
         out[table] = [n, h]
     return out
