@@ -7,7 +7,7 @@ export PYTHONUNBUFFERED := 1
 # dbt and dagster from .venv for every subprocess (dagster-dbt looks `dbt` up on PATH).
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: run test test-ui browser dev bench lint prepare report clean
+.PHONY: run test test-ui browser postgres dev bench lint prepare report clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -22,8 +22,9 @@ prepare: $(STAMP)
 run: prepare
 	$(BIN)/python -m orchestration.cli run
 
-# The browser step installs Debian's Chromium when it can (root + apt); without it the UI test skips.
-test: prepare browser
+# The browser and postgres steps install Debian's Chromium and PostgreSQL 15 when they can (root +
+# apt); without them the UI test and the team-setup (PostgreSQL) tests skip.
+test: prepare browser postgres
 	$(BIN)/ruff check ingest orchestration reporting bench tests
 	$(BIN)/python -m pytest
 
@@ -33,6 +34,9 @@ test-ui: prepare browser
 
 browser:
 	@sh scripts/ensure_chromium.sh
+
+postgres:
+	@sh scripts/ensure_postgres.sh
 
 # Regenerate $$LIQUIDITY_DATA_DIR/report/index.html from serving.duckdb, without re-ingesting.
 report: $(STAMP)

@@ -36,12 +36,19 @@ def data_dir() -> Path:
 
 
 def warehouse_path() -> Path:
-    """`LIQUIDITY_WAREHOUSE`, default `$LIQUIDITY_DATA_DIR/warehouse.duckdb`; always absolute.
+    """The embedded warehouse file: `LIQUIDITY_WAREHOUSE`, default `$LIQUIDITY_DATA_DIR/warehouse.duckdb`;
+    always absolute.
 
     The one warehouse setting: ingest, dbt (through `dbt_env()` and profiles.yml), the checks and the
-    publish all read it, so no part of a run can write to a different file than the others."""
-    value = os.environ.get("LIQUIDITY_WAREHOUSE")
-    return Path(value).resolve() if value else data_dir() / "warehouse.duckdb"
+    publish all read it, so no part of a run can write to a different file than the others. A
+    `ducklake:` value names a DuckLake catalog instead (ingest/backend.py, the one module that knows
+    the backend); asking for its file raises ValueError."""
+    from ingest import backend
+
+    where = backend.current()
+    if where.is_lake:
+        raise backend.WarehouseSettingError(f"LIQUIDITY_WAREHOUSE is not a file: {where.describe()}")
+    return where.path
 
 
 def serving_path() -> Path:
@@ -57,10 +64,13 @@ def dbt_target_dir() -> Path:
 
 def dbt_env() -> dict[str, str]:
     """The settings dbt reads (profiles.yml and dbt_project.yml use `env_var()`), as the pipeline
-    resolved them: the warehouse file and `LIQUIDITY_START` (the first day of the calendar spine).
+    resolved them: the warehouse (the file, or the DuckLake catalog profiles.yml's `lake` target
+    attaches: ingest/backend.py) and `LIQUIDITY_START` (the first day of the calendar spine).
     Every dbt command the pipeline starts gets these; `python -m ingest.settings dbt-env` prints them
     as shell exports for a manual `dbt` call."""
-    return {"LIQUIDITY_WAREHOUSE": str(warehouse_path()), "LIQUIDITY_START": history_start().isoformat()}
+    from ingest import backend
+
+    return {**backend.current().dbt_env(), "LIQUIDITY_START": history_start().isoformat()}
 
 
 @contextlib.contextmanager
@@ -187,13 +197,16 @@ def configuration_problems() -> list[str]:
             check()
         except (ValueError, FileNotFoundError) as exc:
             problems.append(str(exc))
-    folders = [("LIQUIDITY_DATA_DIR", data_dir()), ("DAGSTER_HOME", dagster_home())]
-    if os.environ.get("LIQUIDITY_WAREHOUSE"):
-        folders.append(("LIQUIDITY_WAREHOUSE", warehouse_path().parent))
-    for name, path in folders:
+    from ingest import backend
+
+    for name, path in (("LIQUIDITY_DATA_DIR", data_dir()), ("DAGSTER_HOME", dagster_home())):
         problem = writable_dir_problem(name, path)
         if problem:
             problems.append(problem)
+    # the warehouse file's folder, or the lake's catalog, data path and extensions
+    problem = backend.configuration_problem()
+    if problem:
+        problems.append(problem)
     for coin in coins():
         try:
             check_coin_id(coin)

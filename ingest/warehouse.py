@@ -15,8 +15,10 @@ instant, a TIMESTAMP in UTC without time zone, like every timestamp here; for Co
 snapshot instant `snapped_at`) from `ingest/calendar.py`, `fetched_at` (first fetch),
 `updated_at` and `previous_value` (last revision), `source_url` (redacted) and `payload_sha256`.
 
-Writers take an exclusive file lock next to the database before opening it, so two processes
-queue instead of failing on DuckDB's own lock; nothing here opens DuckDB at import time.
+Writers of the embedded file take an exclusive file lock next to the database before opening it,
+so two processes queue instead of failing on DuckDB's own lock; on a DuckLake warehouse writers run
+side by side and a conflicting commit is retried (ingest/backend.py, the one module that knows which
+backend is in use). Nothing here opens DuckDB at import time.
 """
 
 from __future__ import annotations
@@ -28,11 +30,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
-import filelock
 import pandas as pd
 import pyarrow as pa
 
-from ingest import calendar, registry, settings
+from ingest import backend, calendar, registry, settings
 from ingest.catalog import load_catalog
 
 # The raw tables' DDL comes from the registry (one declaration per table); the load log is this module's.
@@ -69,24 +70,17 @@ MARKET_CHART = registry.get("coingecko_market_chart").spec
 def connect(
     path: Path | None = None, *, read_only: bool = False, lock_timeout: float = 600
 ) -> Iterator[duckdb.DuckDBPyConnection]:
-    """Open the warehouse; writers hold `<db>.lock` for the whole session (one writer at a time)."""
-    path = Path(path or settings.warehouse_path())
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Open the warehouse (`path`: a DuckDB file; default the `LIQUIDITY_WAREHOUSE` backend). Writers
+    of a file hold `<db>.lock` for the whole session (one writer at a time); lake writers need none."""
+    where = backend.current(path)
     if read_only:
-        con = duckdb.connect(str(path), read_only=True)
-        try:
+        with where.open(read_only=True) as con:
             yield con
-        finally:
-            con.close()
         return
-    with writer_lock(path, timeout=lock_timeout):
-        con = duckdb.connect(str(path))
-        try:
-            migrate_known_at(con)
-            con.execute(DDL)
-            yield con
-        finally:
-            con.close()
+    with where.writer_lock(timeout=lock_timeout), where.open() as con:
+        migrate_known_at(con)
+        where.retry_conflicts(lambda: con.execute(where.ddl(DDL)))
+        yield con
 
 
 def migrate_known_at(con: duckdb.DuckDBPyConnection) -> list[str]:
@@ -154,16 +148,16 @@ def _ddl_columns(con: duckdb.DuckDBPyConnection, name: str) -> list[str]:
 
 
 def lock_path(path: Path) -> Path:
-    return Path(str(Path(path).resolve()) + ".lock")
+    return backend.current(path).lock_path()
 
 
 @contextlib.contextmanager
-def writer_lock(path: Path, timeout: float = 600) -> Iterator[filelock.FileLock]:
-    """Hold the single-writer lock of a DuckDB file: exclusive across processes and threads,
-    re-entrant within one thread (one lock object per path, `is_singleton`)."""
-    lock = filelock.FileLock(str(lock_path(path)), is_singleton=True)
-    with lock.acquire(timeout=timeout):
-        yield lock
+def writer_lock(path: Path | None = None, timeout: float = 600) -> Iterator[None]:
+    """Hold the single-writer lock of a DuckDB file (`path`, default the configured warehouse):
+    exclusive across processes and threads, re-entrant within one thread (one lock object per path,
+    `is_singleton`). On a DuckLake warehouse there is no such lock."""
+    with backend.current(path).writer_lock(timeout):
+        yield
 
 
 def fingerprint(con: duckdb.DuckDBPyConnection, table: str) -> str:
@@ -244,8 +238,10 @@ def upsert_per(
     col_list = ", ".join(columns)
     # As Arrow: DuckDB reads it without converting each Python date and string object one by one.
     con.register("incoming", pa.Table.from_pandas(frame, preserve_index=False))
+    where = backend.of(con)
     try:
-        if expect_new:
+        # Only a primary key makes the plain insert safe (DuckLake has none: always merge there).
+        if expect_new and where.enforces_keys:
             try:
                 with transaction(con):
                     con.execute(
@@ -258,28 +254,8 @@ def upsert_per(
         key_join = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
         # NULL means "not in this payload": it never counts as a change and never overwrites a value.
         changed = " OR ".join(f"(s.{v} IS NOT NULL AND t.{v} IS DISTINCT FROM s.{v})" for v in spec.values)
-        with transaction(con):
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE upsert_stage AS SELECT s.*, "
-                f"CASE WHEN t.{spec.key[0]} IS NULL THEN 'insert' WHEN {changed} THEN 'update' ELSE 'same' END AS _action, "
-                f"t.{spec.revision_value} AS _old_value "
-                f"FROM incoming s LEFT JOIN {spec.name} t ON {key_join}"
-            )
-            counts = con.execute(
-                f"SELECT {column}, _action, count(*) FROM upsert_stage GROUP BY ALL"
-            ).fetchall()
-            con.execute(
-                f"INSERT INTO {spec.name} ({col_list}, updated_at, previous_value) "
-                f"SELECT {col_list}, fetched_at, NULL FROM upsert_stage WHERE _action = 'insert'"
-            )
-            if any(action == "update" for _, action, _ in counts):
-                sets = ", ".join(f"{v} = coalesce(s.{v}, t.{v})" for v in spec.values)
-                con.execute(
-                    f"UPDATE {spec.name} AS t SET {sets}, known_on = s.known_on, known_at = s.known_at, updated_at = s.fetched_at, "
-                    f"previous_value = s._old_value, source_url = s.source_url, payload_sha256 = s.payload_sha256 "
-                    f"FROM upsert_stage s WHERE s._action = 'update' AND {key_join}"
-                )
-            con.execute("DROP TABLE upsert_stage")
+        # On DuckLake another writer may commit first: the whole merge is then rerun against it.
+        counts = where.retry_conflicts(lambda: _merge(con, spec, col_list, column, key_join, changed))
     finally:
         con.unregister("incoming")
     by_action: dict[object, dict[str, int]] = {}
@@ -293,14 +269,42 @@ def upsert_per(
     }
 
 
+def _merge(
+    con: duckdb.DuckDBPyConnection, spec: TableSpec, col_list: str, column: str, key_join: str, changed: str
+) -> list[tuple]:
+    """One upsert transaction from the registered `incoming` relation; the counts per (column, action)."""
+    with transaction(con):
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE upsert_stage AS SELECT s.*, "
+            f"CASE WHEN t.{spec.key[0]} IS NULL THEN 'insert' WHEN {changed} THEN 'update' ELSE 'same' END AS _action, "
+            f"t.{spec.revision_value} AS _old_value "
+            f"FROM incoming s LEFT JOIN {spec.name} t ON {key_join}"
+        )
+        counts = con.execute(f"SELECT {column}, _action, count(*) FROM upsert_stage GROUP BY ALL").fetchall()
+        con.execute(
+            f"INSERT INTO {spec.name} ({col_list}, updated_at, previous_value) "
+            f"SELECT {col_list}, fetched_at, NULL FROM upsert_stage WHERE _action = 'insert'"
+        )
+        if any(action == "update" for _, action, _ in counts):
+            sets = ", ".join(f"{v} = coalesce(s.{v}, t.{v})" for v in spec.values)
+            con.execute(
+                f"UPDATE {spec.name} AS t SET {sets}, known_on = s.known_on, known_at = s.known_at, updated_at = s.fetched_at, "
+                f"previous_value = s._old_value, source_url = s.source_url, payload_sha256 = s.payload_sha256 "
+                f"FROM upsert_stage s WHERE s._action = 'update' AND {key_join}"
+            )
+        con.execute("DROP TABLE upsert_stage")
+    return counts
+
+
 def checkpoint(con: duckdb.DuckDBPyConnection) -> None:
     """Write everything committed so far into the database file (DuckDB `CHECKPOINT`).
 
     DuckDB checkpoints by itself when its write-ahead log passes 16 MB, but large batches bypass
     the log (see `upsert_per`), so a long bulk load would be checkpointed only once, on close, with
     a memory peak proportional to all it loaded (1.4 GB for 4 million coin-days). Loaders call this
-    every few hundred thousand rows instead; the total work is the same."""
-    con.execute("CHECKPOINT")
+    every few hundred thousand rows instead; the total work is the same. On DuckLake each commit has
+    already written its files: nothing to do (ingest/backend.py)."""
+    backend.of(con).checkpoint(con)
 
 
 def replace_atomically(tmp: Path, target: Path) -> None:

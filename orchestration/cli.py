@@ -47,6 +47,12 @@ def configuration_error() -> str | None:
     except (ValueError, csv.Error) as exc:
         problems.append(str(exc))
     problems += settings.configuration_problems()
+    from orchestration import pg_serving
+
+    try:
+        pg_serving.target()
+    except ValueError as exc:
+        problems.append(str(exc))
     return "; ".join(problems) or None
 
 

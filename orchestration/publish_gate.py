@@ -129,9 +129,23 @@ def evaluate(
     allow_shrink: bool,
     candidate_schema: str = "main",
     published_schema: str = "main",
+    published_con: duckdb.DuckDBPyConnection | None = None,
 ) -> GateResult:
+    """`published_con` (kept open): the published marts are in `published_schema` of this connection
+    (the serving schema of a DuckLake warehouse) rather than in the file `published_path`; a schema
+    without the tables counts as a first publish."""
     result = GateResult()
-    published = _published_connection(published_path)
+    if published_con is not None:
+        published = published_con
+        present = published.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+            "AND table_schema = ?",
+            [published_schema],
+        ).fetchone()[0]
+        if not present:
+            published = None
+    else:
+        published = _published_connection(published_path)
     if published is not None:
         result.compared_with = str(published_path)
     try:
@@ -146,7 +160,7 @@ def evaluate(
     except duckdb.Error as exc:
         result.blocked.append(f"cannot compare with the published marts: {exc}")
     finally:
-        if published is not None:
+        if published is not None and published is not published_con:
             published.close()
     return result
 

@@ -17,38 +17,59 @@ from dagster_dbt import DbtCliResource
 from packaging import version
 from pydantic import Field
 
-from ingest import settings, warehouse
+from ingest import backend, settings, warehouse
 from ingest.transport import Transport, install_log_redaction, make_transport
 
 
 class WarehouseResource(ConfigurableResource):
-    """The pipeline's DuckDB warehouse with a single-writer guarantee.
+    """The pipeline's warehouse: the embedded DuckDB file (single writer) or a DuckLake catalog.
 
-    Every connection first takes `<warehouse>.lock` (a file lock: the pipeline's one single-writer
-    mechanism, for every process, Dagster or not), so a manual materialization in the UI, a scheduled
-    run and a backfill queue for the file instead of failing on DuckDB's own lock. Nothing
-    is opened until an asset asks for a connection. The file is `settings.warehouse_path()`
-    (`LIQUIDITY_WAREHOUSE`, default `$LIQUIDITY_DATA_DIR/warehouse.duckdb`), read when the run starts:
-    the one setting that dbt also follows (`settings.dbt_env()`), so there is no second knob here
-    that could point ingest and dbt at different files.
+    `LIQUIDITY_WAREHOUSE` (ingest/backend.py, the one module that knows which backend is in use),
+    read when the run starts: the one setting that dbt also follows (`settings.dbt_env()`), so there
+    is no second knob here that could point ingest and dbt at different places. On the file every
+    writing connection first takes `<warehouse>.lock` (the one single-writer mechanism, for every
+    process, Dagster or not), so a manual materialization in the UI and a
+    scheduled run queue for the file instead of failing on DuckDB's own lock; on the lake writers run
+    side by side and a conflicting commit is retried. Nothing is opened until an asset asks.
     """
 
     lock_timeout_seconds: float = Field(default=900.0, description="How long a writer waits for the lock.")
 
     @property
+    def backend(self) -> backend.Backend:
+        return backend.current()
+
+    @property
     def path(self) -> Path:
+        """The warehouse file (the embedded backend only; ValueError on the lake)."""
         return settings.warehouse_path()
+
+    def describe(self) -> str:
+        return self.backend.describe()
 
     @contextlib.contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with warehouse.connect(self.path, lock_timeout=self.lock_timeout_seconds) as con:
+        with warehouse.connect(lock_timeout=self.lock_timeout_seconds) as con:
+            yield con
+
+    @contextlib.contextmanager
+    def read_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """Read-only; on the file only once no writer (e.g. the dbt process) holds it."""
+        with self.backend.open(read_only=True) as con:
             yield con
 
     @contextlib.contextmanager
     def writer_lock(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with warehouse.writer_lock(self.path, timeout=self.lock_timeout_seconds):
+        with self.backend.writer_lock(timeout=self.lock_timeout_seconds):
             yield
+
+    def compact(self) -> warehouse.Compaction | None:
+        """Rewrite the file when rebuilt tables left too many free blocks; None on the lake, whose
+        maintenance (expiring snapshots, merging files) is a deliberate step (README, time travel)."""
+        where = self.backend
+        if where.is_lake or not where.exists():
+            return None
+        return warehouse.compact(where.path)
 
 
 class _LazyAdapter:

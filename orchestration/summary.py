@@ -14,7 +14,7 @@ from typing import Any
 import dagster as dg
 import duckdb
 
-from ingest import registry, settings, warehouse
+from ingest import backend, registry, settings
 from orchestration.assets.dbt import DBT_SKIPPED
 from orchestration.assets.report import REPORT_KEY
 from orchestration.assets.serving import SERVING_KEY
@@ -94,17 +94,17 @@ def _materialized(result: dg.ExecuteInProcessResult) -> Counter:
 
 
 def _source_lines(result: dg.ExecuteInProcessResult, checks: dict) -> list[str]:
-    wh = settings.warehouse_path()
+    wh = backend.current()
     if not wh.exists():
         return []
     try:
         return _source_table(result, checks, wh)
     except duckdb.Error as exc:  # a damaged file: the failed step above says so; the summary still prints
-        return [f"sources: cannot read {wh}: {str(exc).splitlines()[0]}"]
+        return [f"sources: cannot read {wh.describe()}: {backend.redact(str(exc).splitlines()[0])}"]
 
 
 def _source_table(result: dg.ExecuteInProcessResult, checks: dict, wh) -> list[str]:
-    with warehouse.connect(wh, read_only=True) as con:
+    with wh.open(read_only=True) as con:
         loads = con.execute(
             "SELECT source, series, status, inserted, updated, message FROM raw.load_log "
             "WHERE run_id = ? ORDER BY source, series",
@@ -125,7 +125,7 @@ def _source_table(result: dg.ExecuteInProcessResult, checks: dict, wh) -> list[s
         if ev is not None:
             fresh = f"{_state(ev)} {_reason(ev)}"
         else:
-            has_check = t.freshness_at or {"freshness", "crypto_freshness"} & set(t.rules)
+            has_check = t.freshness_at or "freshness" in t.rules
             fresh = "freshness not checked in this run" if has_check else "(no freshness check)"
         this_run = f"+{inserted:,} ~{updated:,}" if mine else "not loaded"
         lines.append(
@@ -191,7 +191,7 @@ def print_summary(result: dg.ExecuteInProcessResult) -> None:
             print(metadata["publish_gate"].value)
         replaced = getattr(metadata.get("replaced"), "value", True)
         serving_state = "written by this run" if replaced else "unchanged: this run's marts equal it"
-    print(f"warehouse: {settings.warehouse_path()}")
+    print(f"warehouse: {backend.current().describe()}")
     print(f"serving:   {_where(settings.serving_path(), serving_state, '(not published yet)')}")
     report_state = "written by this run" if REPORT_KEY in built else None
     print(f"report:    {_where(settings.report_dir() / 'index.html', report_state, '(not built)')}")

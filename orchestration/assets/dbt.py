@@ -5,10 +5,10 @@ materialization carries its row count and date range, marts also their headline 
 preview (`orchestration.asset_metadata`).
 """
 
+import contextlib
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
-from pathlib import Path
 from typing import Any
 
 import dagster as dg
@@ -74,9 +74,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     Runs tagged `SKIP_UNCHANGED_TAG` (`make run`, the schedules) skip the build when nothing it reads
     changed since the last build that was published: see `unchanged_since`."""
     with warehouse.writer_lock():
-        inputs = inputs_fingerprint(warehouse.path)
+        inputs = inputs_fingerprint(warehouse)
         if context.run.tags.get(SKIP_UNCHANGED_TAG) == "true" and not context.is_subset:
-            reason = unchanged_since(context.instance, inputs, warehouse.path)
+            reason = unchanged_since(context.instance, inputs, warehouse)
             if reason:
                 context.log.info("dbt build skipped: %s", reason)
                 yield dg.AssetObservation(
@@ -95,18 +95,17 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
                 events.append(event)
         except Exception as exc:  # a failed model or test: report what was built, then fail the step
             error = exc
-        extra = _table_metadata(context, warehouse.path, events)
-        failing = _failing_rows(context, invocation, warehouse.path) if error else {}
-        if warehouse.path.exists():
-            # Rebuilt tables leave free blocks behind: without this the file grew on every rerun.
-            done = raw_db.compact(warehouse.path)
-            if done.rewritten:
-                context.log.info(
-                    "warehouse compacted: %.1f MB -> %.1f MB (%.0f%% of its blocks were free)",
-                    done.bytes_before / 1e6,
-                    done.bytes_after / 1e6,
-                    100 * done.free_share,
-                )
+        extra = _table_metadata(context, warehouse, events)
+        failing = _failing_rows(context, invocation, warehouse) if error else {}
+        # Rebuilt tables leave free blocks behind: without this the file grew on every rerun.
+        done = warehouse.compact()
+        if done is not None and done.rewritten:
+            context.log.info(
+                "warehouse compacted: %.1f MB -> %.1f MB (%.0f%% of its blocks were free)",
+                done.bytes_before / 1e6,
+                done.bytes_after / 1e6,
+                100 * done.free_share,
+            )
     if error is None:  # only a build whose every model and test passed vouches for these inputs
         extra = {k: {**v, INPUTS_FINGERPRINT: inputs} for k, v in extra.items()}
     yield from _with_metadata(context, events, extra, failing)
@@ -119,12 +118,12 @@ DBT_SKIPPED = "dbt_build_skipped"
 DBT_INPUTS = ("dbt_project.yml", "models", "macros", "seeds", "tests")
 
 
-def inputs_fingerprint(path: Path) -> str:
+def inputs_fingerprint(warehouse: WarehouseResource) -> str:
     """Everything `dbt build` reads: each raw table's content (ingest.warehouse.fingerprint, the raw
     assets' data versions) and every file of the dbt project (SQL, YAML, seeds, vars)."""
     digest = hashlib.sha256()
-    if path.exists():
-        with duckdb.connect(str(path), read_only=True) as con:
+    if warehouse.backend.exists():
+        with warehouse.read_connection() as con:
             for table in raw_db.data_tables():
                 try:
                     digest.update(f"{table}={raw_db.fingerprint(con, table)};".encode())
@@ -141,7 +140,7 @@ def inputs_fingerprint(path: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def unchanged_since(instance: dg.DagsterInstance, inputs: str, path: Path) -> str | None:
+def unchanged_since(instance: dg.DagsterInstance, inputs: str, warehouse: WarehouseResource) -> str | None:
     """Why the build can be skipped, or None. Skipped only when every mart's last materialization came
     from a fully passing build with these very inputs, that build's marts were published since
     (serving/serving_duckdb materialized after it), and the mart tables are still in the warehouse."""
@@ -158,7 +157,7 @@ def unchanged_since(instance: dg.DagsterInstance, inputs: str, path: Path) -> st
     published = instance.get_latest_materialization_event(SERVING_KEY)
     if published is None or published.timestamp < max(e.timestamp for e in built):
         return None
-    with duckdb.connect(str(path), read_only=True) as con:
+    with warehouse.read_connection() as con:
         present = {
             t
             for (t,) in con.execute(
@@ -190,7 +189,9 @@ KEY_COLUMNS = (
 MAX_FIELDS = 8
 
 
-def _failing_rows(context: dg.AssetExecutionContext, invocation: Any, path: Path) -> dict[str, list[dict]]:
+def _failing_rows(
+    context: dg.AssetExecutionContext, invocation: Any, warehouse: WarehouseResource
+) -> dict[str, list[dict]]:
     """The first rows each failed dbt data test returned, by test unique_id, so that the check (and the
     run summary) names the offending dates and values, not only their count. The test's compiled
     SQL comes from dbt's run_results.json and is run read-only once dbt has released the file; each
@@ -212,11 +213,12 @@ def _failing_rows(context: dg.AssetExecutionContext, invocation: Any, path: Path
         return {}
     out: dict[str, list[dict]] = {}
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        opened = contextlib.ExitStack()
+        con = opened.enter_context(warehouse.read_connection())
     except duckdb.Error as exc:
         context.log.warning("cannot read the failing rows of dbt tests: %s", exc)
         return {}
-    with con:
+    with opened:
         for result in failed:
             try:
                 cur = con.execute(f"SELECT * FROM ({result['compiled_code']}) LIMIT {FAILING_ROWS_SHOWN}")
@@ -246,20 +248,21 @@ def _event_key(context: dg.AssetExecutionContext, event: Any) -> dg.AssetKey | N
 
 
 def _table_metadata(
-    context: dg.AssetExecutionContext, path: Path, events: list[Any]
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, events: list[Any]
 ) -> dict[dg.AssetKey, dict[str, Any]]:
     """Row count, date range (and for marts headline and preview) of each model dbt built."""
     keys = [k for k in (_event_key(context, e) for e in events) if k is not None]
-    if not keys or not path.exists():
+    if not keys or not warehouse.backend.exists():
         return {}
     specs = context.assets_def.specs_by_key
     out: dict[dg.AssetKey, dict[str, Any]] = {}
     try:
-        con = duckdb.connect(str(path), read_only=True)
+        opened = contextlib.ExitStack()
+        con = opened.enter_context(warehouse.read_connection())
     except duckdb.Error as exc:
-        context.log.warning("no table metadata: cannot open %s read-only: %s", path, exc)
+        context.log.warning("no table metadata: cannot open %s read-only: %s", warehouse.describe(), exc)
         return {}
-    with con:
+    with opened:
         for key in keys:
             # dagster/table_name is "<catalog>.<schema>.<table>"; the catalog is the file's own name.
             table = str(specs[key].metadata.get("dagster/table_name", "")).split(".", 1)[-1]

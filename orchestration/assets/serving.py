@@ -1,5 +1,11 @@
 """Write-audit-publish: copy the audited marts into a fresh `serving.duckdb`, compare it with the
-published one (the publish gate, `orchestration/publish_gate.py`) and swap it in atomically."""
+published one (the publish gate, `orchestration/publish_gate.py`) and swap it in atomically.
+
+On a DuckLake warehouse the audited marts are first published inside the lake: the gate compares
+`marts` with the `serving` schema, and `serving` is replaced in one DuckLake transaction
+(`publish_in_warehouse`), which BI readers attached to the catalog from any machine see whole or not
+at all; each publish is a snapshot that time travel reads again (README, Team setup). The local
+serving.duckdb is then written from that published version."""
 
 import dataclasses
 import os
@@ -9,14 +15,17 @@ from pathlib import Path
 import dagster as dg
 import duckdb
 
-from ingest import settings
+from ingest import backend, settings
 from ingest import warehouse as raw_db
-from orchestration import publish_gate
+from ingest.transport import install_log_redaction
+from orchestration import pg_serving, publish_gate
 from orchestration.assets.dbt import mart_keys
 from orchestration.project import DBT_PROJECT
 from orchestration.resources import WarehouseResource
 
 SERVING_KEY = dg.AssetKey(["serving", "serving_duckdb"])
+SERVING_SCHEMA = "serving"  # the published marts inside a DuckLake warehouse
+PUBLISH_MESSAGE = "publish marts"  # DuckLake commit message prefix of every publish
 Gate = Callable[[duckdb.DuckDBPyConnection, Path], publish_gate.GateResult]
 
 
@@ -34,10 +43,16 @@ class Published:
 
 
 def publish(
-    warehouse_path: Path, serving_path: Path, tables: list[str], gate: Gate | None = None
+    warehouse: Path | backend.Backend,
+    serving_path: Path,
+    tables: list[str],
+    gate: Gate | None = None,
+    *,
+    schema: str = "marts",
 ) -> Published:
-    """Build the serving file next to its final place, let `gate` compare it with the published one,
-    fsync it, then rename over the old one.
+    """Build the serving file next to its final place from `schema` of the warehouse (a DuckDB file
+    path or a backend), let `gate` compare it with the published one, fsync it, then rename over the
+    old one.
 
     Readers that opened the old file keep reading it; new readers see the new one; nobody sees a
     half-written file. A gate that blocks raises PublishBlocked and leaves the published file as it
@@ -45,6 +60,7 @@ def publish(
     (`publish_gate.content_digest`), the published file is left as it is (same inode and mtime, so
     readers and file watchers see nothing happen) and `replaced` is False.
     """
+    source = warehouse if isinstance(warehouse, backend.Backend) else backend.current(warehouse)
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     # Also the leftovers (file and WAL) of a publish that was killed: its pid is in their names, so
@@ -53,12 +69,13 @@ def publish(
         stale.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     verdict = None
-    con = duckdb.connect(str(tmp))
+    con = duckdb.connect(str(tmp), config=dict(backend.CONNECTION_CONFIG))
     try:
-        con.execute(f"ATTACH '{warehouse_path}' AS wh (READ_ONLY)")
-        for table in tables:
-            con.execute(f"CREATE TABLE main.{table} AS SELECT * FROM wh.marts.{table} ORDER BY ALL")
-            counts[table] = con.execute(f"SELECT count(*) FROM main.{table}").fetchone()[0]
+        source.attach(con, "wh", read_only=True)
+        with raw_db.transaction(con):  # one snapshot of the warehouse for every table
+            for table in tables:
+                con.execute(f"CREATE TABLE main.{table} AS SELECT * FROM wh.{schema}.{table} ORDER BY ALL")
+                counts[table] = con.execute(f"SELECT count(*) FROM main.{table}").fetchone()[0]
         con.execute("DETACH wh")
         con.execute("CHECKPOINT")
         if gate is not None:
@@ -76,6 +93,41 @@ def publish(
         raise PublishBlocked(verdict)
     raw_db.replace_atomically(tmp, serving_path)
     return Published(counts, verdict, replaced=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class InWarehouse:
+    schema: str  # where BI readers find the published marts, inside the warehouse
+    version: int  # the DuckLake snapshot that published them: `AT (VERSION => version)`
+    replaced: bool  # False: the marts equalled the published ones, nothing was committed
+    gate: publish_gate.GateResult
+
+
+def publish_in_warehouse(
+    where: backend.Backend, tables: list[str], rules: dict, *, allow_shrink: bool, run_id: str
+) -> InWarehouse:
+    """Write-audit-publish inside a DuckLake warehouse: the gate compares the audited `marts` with the
+    published `serving` schema; a blocking verdict raises PublishBlocked with nothing committed;
+    equal content commits nothing; otherwise every mart is copied into `serving` in one transaction
+    (a conflicting concurrent commit is retried, `Backend.swap_in`)."""
+    with where.open() as con:
+        verdict = publish_gate.evaluate(
+            con,
+            Path(f"{where.database}.{SERVING_SCHEMA}"),
+            rules,
+            allow_shrink=allow_shrink,
+            candidate_schema="marts",
+            published_schema=SERVING_SCHEMA,
+            published_con=con,
+        )
+        if not verdict.passed:
+            raise PublishBlocked(verdict)
+        published = where.published_versions(con, PUBLISH_MESSAGE)
+        digest = publish_gate.content_digest(con, tables, "marts")
+        if published and digest == publish_gate.content_digest(con, tables, SERVING_SCHEMA):
+            return InWarehouse(SERVING_SCHEMA, published[-1][0], False, verdict)
+        version = where.swap_in(con, "marts", SERVING_SCHEMA, tables, f"{PUBLISH_MESSAGE} (run {run_id})")
+        return InWarehouse(SERVING_SCHEMA, version, True, verdict)
 
 
 def gate_for(tables: list[str]) -> Gate:
@@ -100,17 +152,53 @@ def gate_for(tables: list[str]) -> Gate:
 def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     tables = [key.path[-1] for key in mart_keys()]
     target = settings.serving_path()
+    where = warehouse.backend
+    lake: InWarehouse | None = None
     try:
         with warehouse.writer_lock():
-            done = publish(warehouse.path, target, tables, gate_for(tables))
+            if where.serves_in_warehouse:
+                rules = publish_gate.rules_from_manifest(DBT_PROJECT.manifest_path, tables)
+                lake = publish_in_warehouse(
+                    where, tables, rules, allow_shrink=settings.allow_shrink(), run_id=context.run_id
+                )
+                # serving.duckdb on this machine: the version just published, already audited.
+                done = publish(where, target, tables, schema=SERVING_SCHEMA)
+                done = dataclasses.replace(done, gate=lake.gate)
+            else:
+                done = publish(where, target, tables, gate_for(tables))
     except PublishBlocked as blocked:
         hint = ""
         if blocked.gate.shrinks and len(blocked.gate.shrinks) == len(blocked.gate.blocked):
             hint = " If the shrink is deliberate (e.g. a later LIQUIDITY_START), rerun with LIQUIDITY_ALLOW_SHRINK=1."
         raise dg.Failure(
-            description=f"{blocked}. {target.name} was not replaced; BI readers keep the published version.{hint}",
+            description=f"{blocked}. Nothing was published; BI readers keep the published version.{hint}",
             metadata={"publish_gate": dg.MetadataValue.json(blocked.gate.tables)},
         ) from None
+    lake_metadata = {}
+    postgres = pg_serving.target()
+    if postgres is not None:  # the optional PostgreSQL serving target, from the file just published
+        install_log_redaction(postgres.secrets())
+        pg = pg_serving.publish(target, tables, postgres)
+        lake_metadata["postgres"] = postgres.describe()
+        lake_metadata["postgres_replaced"] = pg.replaced
+        lake_metadata["postgres_digest"] = pg.digest
+        context.log.info(
+            "%s %s", "published to" if pg.replaced else "unchanged (same digest):", postgres.describe()
+        )
+    if lake is not None:
+        lake_metadata = {
+            "lake_serving_schema": f"{where.database}.{lake.schema}",
+            "lake_published_version": lake.version,
+            "lake_replaced": lake.replaced,
+            "warehouse": where.describe(),
+        }
+        context.log.info(
+            "%s %s.%s at DuckLake snapshot %s",
+            "published to" if lake.replaced else "unchanged:",
+            where.database,
+            lake.schema,
+            lake.version,
+        )
     rows = ", ".join(f"{t}={n}" for t, n in done.counts.items())
     if done.replaced:
         context.log.info("published %s to %s", rows, target)
@@ -128,5 +216,6 @@ def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResour
             else "unchanged: the marts equal the published ones, so the file was not rewritten",
             "publish_gate": done.gate.summary(),
             "publish_gate_tables": dg.MetadataValue.json(done.gate.tables),
+            **lake_metadata,
         }
     )

@@ -38,6 +38,7 @@ def test_every_step_uses_the_warehouse_the_setting_names(tmp_path, clean_env):
 def test_dbt_env_names_the_same_file_as_ingest(clean_env, tmp_path):
     clean_env.setenv("LIQUIDITY_DATA_DIR", str(tmp_path))
     assert settings.dbt_env() == {
+        "LIQUIDITY_DBT_TARGET": "embedded",
         "LIQUIDITY_WAREHOUSE": str(tmp_path / "warehouse.duckdb"),
         "LIQUIDITY_START": settings.DEFAULT_START,
     }

@@ -1,0 +1,421 @@
+"""The one module that knows which warehouse backend is in use.
+
+`LIQUIDITY_WAREHOUSE` (ingest/settings.py `warehouse_setting`) names it:
+
+- unset or a file path: the embedded DuckDB file (default `$LIQUIDITY_DATA_DIR/warehouse.duckdb`).
+  One writing process at a time: writers hold `<file>.lock` (ingest/warehouse.py `writer_lock`).
+- `ducklake:postgres:<libpq conninfo>`: a DuckLake catalog in PostgreSQL, for many processes on
+  many machines;
+- `ducklake:sqlite:<path>`: a DuckLake catalog in a SQLite file, for several processes on one machine.
+
+  DuckLake keeps its data as Parquet files under `LIQUIDITY_LAKE_DATA_PATH` (a folder or an
+  `s3://` prefix; default `$LIQUIDITY_DATA_DIR/lake/` for a SQLite catalog, required for a
+  PostgreSQL one, since every machine must name the same place).
+
+Every connection the pipeline opens comes from `Backend.open`: a DuckDB connection whose default
+catalog (`USE`) is the warehouse, so `raw.fred_observations` or `marts.liquidity_daily` mean the
+same tables on both backends and ingest, the checks, dbt (profiles.yml's `lake` target attaches the
+same catalog, see `dbt_env`) and the publish run the same SQL. What differs is stated here once:
+
+- DuckLake has no PRIMARY KEY or UNIQUE constraints (`ddl` drops them; uniqueness is a check);
+- DuckLake lets several writers commit at once and refuses a commit that conflicts with one that
+  came first: `retry_conflicts` reruns such a transaction a bounded number of times instead of a
+  global lock (`writer_lock` is a no-op on the lake);
+- the lake needs the `ducklake`, `postgres`/`sqlite_scanner` (and for `s3://`, `httpfs`) DuckDB
+  extensions: loaded from the `duckdb-extension-*` packages pinned with duckdb, with
+  `autoinstall_known_extensions` off, so nothing is downloaded at run time.
+
+A PostgreSQL conninfo may carry `password=`: `describe()` and `redact()` hide it, and it is
+registered with the log redaction of ingest/transport.py. Prefer `PGPASSWORD` or `~/.pgpass`,
+which libpq reads, so the setting holds no secret at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import importlib.util
+import os
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TypeVar
+
+import duckdb
+
+from ingest import settings
+
+LAKE_ALIAS = "lake"
+LAKE_PREFIX = "ducklake:"
+CATALOGS = ("postgres", "sqlite")
+# Each extension the lake needs, and the PyPI package that ships its binary.
+EXTENSION_PACKAGES = {
+    "ducklake": "duckdb_extension_ducklake",
+    "postgres": "duckdb_extension_postgres",
+    "sqlite_scanner": "duckdb_extension_sqlite_scanner",
+    "httpfs": "duckdb_extension_httpfs",
+}
+# Nothing is ever fetched: a missing extension fails loudly instead of trying the network.
+CONNECTION_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_extensions": False}
+
+CONFLICT_ATTEMPTS = 5
+CONFLICT_BACKOFF_SECONDS = 0.2
+_PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
+_URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)([^@\s]+)(@)", re.IGNORECASE)
+_PRIMARY_KEY = re.compile(r",\s*PRIMARY KEY\s*\([^)]*\)\s*\)", re.IGNORECASE)
+
+T = TypeVar("T")
+
+
+class WarehouseSettingError(ValueError):
+    """`LIQUIDITY_WAREHOUSE` or `LIQUIDITY_LAKE_DATA_PATH` cannot be used (the message names which)."""
+
+
+def redact(text: str) -> str:
+    """`text` with any PostgreSQL password (conninfo `password=...` or a URI's `user:pw@`) hidden."""
+    return _URI_PASSWORD.sub(r"\1***\3", _PASSWORD.sub(r"\1***", text))
+
+
+def conninfo_password(conninfo: str) -> str | None:
+    match = _PASSWORD.search(conninfo) or _URI_PASSWORD.search(conninfo)
+    if not match:
+        return None
+    value = match.group(2)
+    return value[1:-1] if value.startswith("'") else value
+
+
+def extension_path(name: str) -> Path:
+    """The binary of DuckDB extension `name` shipped by its pinned PyPI package, for this DuckDB."""
+    package = EXTENSION_PACKAGES[name]
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        raise WarehouseSettingError(
+            f"the DuckDB extension {name!r} is not installed: pip install {package.replace('_', '-')}"
+            f"=={duckdb.__version__} (make prepare installs it)"
+        )
+    path = Path(next(iter(spec.submodule_search_locations))) / "extensions" / f"v{duckdb.__version__}"
+    binary = path / f"{name}.duckdb_extension"
+    if not binary.is_file():
+        found = sorted(p.parent.name for p in path.parent.glob(f"*/{name}.duckdb_extension"))
+        raise WarehouseSettingError(
+            f"{package} ships the {name} extension for DuckDB {', '.join(found) or 'no version'}, "
+            f"not for the installed DuckDB v{duckdb.__version__}: pin both to the same version"
+        )
+    return binary
+
+
+# The name DuckDB gives an extension inside its binary (its entry point), where the package's file
+# is named otherwise: `LOAD '<path>'` derives the entry point from the file name.
+CANONICAL_NAMES = {"postgres": "postgres_scanner"}
+
+
+def _loadable(name: str) -> Path:
+    """A path to `name`'s binary that `LOAD` accepts: the package's own file, or a symbolic link to
+    it under the canonical name, kept in a per-user cache folder (created once, never downloaded)."""
+    binary = extension_path(name)
+    canonical = CANONICAL_NAMES.get(name)
+    if canonical is None:
+        return binary
+    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "fed-liquidity-duckdb"
+    link = cache / f"v{duckdb.__version__}" / f"{canonical}.duckdb_extension"
+    try:
+        if not (link.is_symlink() and link.resolve() == binary.resolve()):
+            link.parent.mkdir(parents=True, exist_ok=True)
+            tmp = link.with_name(f".{link.name}.{os.getpid()}")
+            tmp.unlink(missing_ok=True)
+            tmp.symlink_to(binary)
+            os.replace(tmp, link)  # atomic: processes starting together all see a whole link
+    except OSError as exc:
+        raise WarehouseSettingError(f"cannot link the {name} DuckDB extension into {cache}: {exc}") from None
+    return link
+
+
+def load_extensions(con: duckdb.DuckDBPyConnection, names: list[str]) -> None:
+    """LOAD each extension from its pinned package; never INSTALL, never the network."""
+    for name in names:
+        con.execute(f"LOAD '{_loadable(name)}'")
+
+
+@dataclasses.dataclass(frozen=True)
+class Backend:
+    """Where the warehouse is. `kind` is `duckdb` (the file at `path`) or `ducklake`."""
+
+    kind: str
+    path: Path | None = None  # the DuckDB file
+    catalog: str | None = None  # ducklake: postgres | sqlite
+    target: str | None = None  # ducklake: the conninfo, or the SQLite file (absolute)
+    data_path: str | None = None  # ducklake: where the Parquet files go (ends with '/')
+
+    # -- what the rest of the pipeline may ask -------------------------------------------------
+    @property
+    def is_lake(self) -> bool:
+        return self.kind == "ducklake"
+
+    @property
+    def enforces_keys(self) -> bool:
+        """Whether the raw tables' primary keys exist (refuse a duplicate key): not on DuckLake."""
+        return not self.is_lake
+
+    @property
+    def single_writer(self) -> bool:
+        """The embedded file allows one writing process; the lake many."""
+        return not self.is_lake
+
+    @property
+    def database(self) -> str:
+        """The warehouse's catalog name inside a connection (`current_database()`)."""
+        return LAKE_ALIAS if self.is_lake else self.path.stem
+
+    @property
+    def attach_url(self) -> str:
+        return f"{LAKE_PREFIX}{self.catalog}:{self.target}"
+
+    def describe(self) -> str:
+        """For logs, metadata and the run summary: never a password."""
+        if not self.is_lake:
+            return str(self.path)
+        return f"DuckLake {redact(self.attach_url)} (data {self.data_path})"
+
+    def secrets(self) -> list[str]:
+        password = conninfo_password(self.target or "") if self.catalog == "postgres" else None
+        return [password] if password else []
+
+    def exists(self) -> bool:
+        """Whether there is a warehouse to read (a file; a lake catalog is assumed reachable)."""
+        return self.is_lake or self.path.exists()
+
+    def lock_path(self) -> Path | None:
+        return None if self.is_lake else Path(str(self.path.resolve()) + ".lock")
+
+    def extensions(self) -> list[str]:
+        if not self.is_lake:
+            return []
+        names = ["ducklake", "postgres" if self.catalog == "postgres" else "sqlite_scanner"]
+        if self.data_path and self.data_path.startswith("s3://"):
+            names.append("httpfs")
+        return names
+
+    def dbt_env(self) -> dict[str, str]:
+        """What profiles.yml reads: the target (`embedded` or `lake`) and, for the lake, what its
+        `attach` needs. The ducklake URL holds the conninfo as given (dbt reads it from the env)."""
+        if not self.is_lake:
+            return {"LIQUIDITY_DBT_TARGET": "embedded", "LIQUIDITY_WAREHOUSE": str(self.path)}
+        return {
+            "LIQUIDITY_DBT_TARGET": "lake",
+            "LIQUIDITY_WAREHOUSE": self.attach_url,
+            "LIQUIDITY_LAKE_DATA_PATH": self.data_path,
+        }
+
+    def ddl(self, ddl: str) -> str:
+        """The raw DDL for this backend: on DuckLake without PRIMARY KEY clauses (unsupported there;
+        the upserts never rely on them to be correct, and uniqueness is checked)."""
+        return _PRIMARY_KEY.sub("\n)", ddl) if self.is_lake else ddl
+
+    # -- connections ----------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def open(self, *, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection whose default catalog is the warehouse. Writers of the file must hold
+        `writer_lock` (ingest/warehouse.py `connect` does); on the lake none is needed."""
+        if not self.is_lake:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            con = duckdb.connect(str(self.path), read_only=read_only, config=dict(CONNECTION_CONFIG))
+        else:
+            con = duckdb.connect(":memory:", config=dict(CONNECTION_CONFIG))
+            try:
+                self.attach(con, LAKE_ALIAS, read_only=read_only)
+                con.execute(f"USE {LAKE_ALIAS}")
+            except BaseException:
+                con.close()
+                raise
+        _OPEN[id(con)] = self
+        try:
+            yield con
+        finally:
+            _OPEN.pop(id(con), None)
+            con.close()
+
+    def attach(self, con: duckdb.DuckDBPyConnection, alias: str, *, read_only: bool) -> None:
+        """Attach the warehouse to `con` as `alias` (the publish attaches it beside its target)."""
+        if not self.is_lake:
+            con.execute(f"ATTACH '{self.path}' AS {alias}" + (" (READ_ONLY)" if read_only else ""))
+            return
+        load_extensions(con, self.extensions())
+        if not read_only and not self.data_path.startswith("s3://"):
+            Path(self.data_path).mkdir(parents=True, exist_ok=True)
+        options = [f"DATA_PATH '{_quote(self.data_path)}'"]
+        if read_only:
+            options.append("READ_ONLY")
+        try:
+            con.execute(f"ATTACH '{_quote(self.attach_url)}' AS {alias} ({', '.join(options)})")
+        except duckdb.Error as exc:
+            # DuckDB may quote the whole conninfo in its message: never let a password through.
+            raise type(exc)(redact(str(exc))) from None
+
+    @contextlib.contextmanager
+    def writer_lock(self, timeout: float) -> Iterator[None]:
+        """The embedded file's single-writer lock; nothing on the lake (conflicts are retried)."""
+        if self.is_lake:
+            yield
+            return
+        import filelock
+
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        lock = filelock.FileLock(str(self.lock_path()), is_singleton=True)
+        with lock.acquire(timeout=timeout):
+            yield
+
+    def checkpoint(self, con: duckdb.DuckDBPyConnection) -> None:
+        """The file: DuckDB `CHECKPOINT` (see ingest/warehouse.py). The lake: nothing, since every
+        commit already wrote its Parquet files, and DuckLake's CHECKPOINT runs maintenance
+        (expiring snapshots, merging files) that must stay a deliberate step (README, time travel)."""
+        if not self.is_lake:
+            con.execute("CHECKPOINT")
+
+    @property
+    def serves_in_warehouse(self) -> bool:
+        """Whether BI readers read the published marts inside the warehouse (DuckLake's `serving`
+        schema, published in one transaction) besides the serving file. The file cannot: its one
+        writer would lock every reader out."""
+        return self.is_lake
+
+    def swap_in(
+        self, con: duckdb.DuckDBPyConnection, source: str, target: str, tables: list[str], message: str
+    ) -> int:
+        """Replace schema `target`'s `tables` with copies of `source`'s in ONE DuckLake transaction
+        (readers see all the old tables or all the new ones, never a mix), retried on a conflict.
+        Returns the snapshot id of that commit (`AT (VERSION => id)` reads it later); `message`
+        is its commit message, which `published_versions` finds again."""
+        if not self.is_lake:
+            raise WarehouseSettingError("the embedded file publishes to serving.duckdb only")
+
+        def swap() -> None:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(
+                    "CALL ducklake_set_commit_message(?, 'fed-liquidity-pipeline', ?)",
+                    [self.database, message],
+                )
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {target}")
+                for table in tables:
+                    con.execute(
+                        f'CREATE OR REPLACE TABLE {target}."{table}" AS SELECT * FROM {source}."{table}" ORDER BY ALL'
+                    )
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+        self.retry_conflicts(swap)
+        return self.published_versions(con, message)[-1][0]
+
+    def published_versions(self, con: duckdb.DuckDBPyConnection, message: str) -> list[tuple[int, object]]:
+        """(snapshot id, time) of every commit whose message starts with `message`, oldest first."""
+        return con.execute(
+            f"SELECT snapshot_id, snapshot_time FROM {self.database}.snapshots() "
+            "WHERE starts_with(commit_message, ?) ORDER BY snapshot_id",
+            [message],
+        ).fetchall()
+
+    def retry_conflicts(self, body: Callable[[], T], *, attempts: int = CONFLICT_ATTEMPTS) -> T:
+        """Run `body` (one whole transaction) again when DuckLake refuses its commit because another
+        writer committed a conflicting change first; at most `attempts` times, with a growing pause.
+        Any other error, and the last conflict, propagate. The file has no such conflicts (one writer)."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return body()
+            except duckdb.Error as exc:
+                if not (self.is_lake and is_conflict(exc)) or attempt == attempts:
+                    raise
+                time.sleep(CONFLICT_BACKOFF_SECONDS * 2 ** (attempt - 1))
+        raise AssertionError("unreachable")
+
+
+# The backend of each connection `Backend.open` handed out and that is still open (see `of`).
+_OPEN: dict[int, Backend] = {}
+_UNREGISTERED = Backend("duckdb")
+
+
+def of(con: duckdb.DuckDBPyConnection) -> Backend:
+    """The backend `con` was opened on; a connection opened elsewhere (a plain `duckdb.connect` of a
+    file, as tests do) counts as the embedded file."""
+    return _OPEN.get(id(con), _UNREGISTERED)
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """A DuckLake commit refused because a concurrent transaction changed the same thing first, or a
+    SQLite catalog busy with another writer's commit ("database is locked"): both heal on a rerun."""
+    text = str(exc).lower()
+    return (
+        isinstance(exc, duckdb.TransactionException)
+        or ("conflict" in text and ("transaction" in text or "ducklake" in text))
+        or "database is locked" in text
+    )
+
+
+def _quote(value: str) -> str:
+    return value.replace("'", "''")
+
+
+def parse(value: str | None, *, data_path: str | None = None) -> Backend:
+    """The backend a `LIQUIDITY_WAREHOUSE` value names (None or '' means the default file).
+    Raises WarehouseSettingError naming the setting."""
+    value = (value or "").strip()
+    if not value:
+        return Backend("duckdb", path=settings.data_dir() / "warehouse.duckdb")
+    if not value.startswith(LAKE_PREFIX):
+        if value.startswith("md:"):
+            raise WarehouseSettingError(
+                "LIQUIDITY_WAREHOUSE=md:... (MotherDuck) is a documented dbt profile only (README, "
+                "Team setup), not a warehouse backend of the pipeline"
+            )
+        return Backend("duckdb", path=Path(value).resolve())
+    catalog, _, target = value[len(LAKE_PREFIX) :].partition(":")
+    if catalog not in CATALOGS or not target.strip():
+        raise WarehouseSettingError(
+            f"LIQUIDITY_WAREHOUSE={redact(value)[:120]!r}: use ducklake:postgres:<libpq conninfo> or "
+            "ducklake:sqlite:<path>"
+        )
+    target = target.strip()
+    if catalog == "sqlite":
+        target = str(Path(target).resolve())
+    data_path = (data_path or "").strip()
+    if not data_path:
+        if catalog == "postgres":
+            raise WarehouseSettingError(
+                "LIQUIDITY_LAKE_DATA_PATH must be set for a ducklake:postgres: warehouse (a folder or an "
+                "s3:// prefix every machine reaches by the same name)"
+            )
+        data_path = str(settings.data_dir() / "lake")
+    if not data_path.startswith("s3://"):
+        data_path = str(Path(data_path).resolve())
+    return Backend("ducklake", catalog=catalog, target=target, data_path=data_path.rstrip("/") + "/")
+
+
+def current(path: Path | str | None = None) -> Backend:
+    """The backend of this run (settings read now); `path` names a DuckDB file explicitly (tests,
+    tools pointed at one file)."""
+    if path is not None:
+        return Backend("duckdb", path=Path(path).resolve())
+    return parse(os.environ.get("LIQUIDITY_WAREHOUSE"), data_path=os.environ.get("LIQUIDITY_LAKE_DATA_PATH"))
+
+
+def configuration_problem() -> str | None:
+    """What is wrong with the warehouse settings, or None (ingest/settings.configuration_problems)."""
+    try:
+        where = current()
+        for name in where.extensions():
+            extension_path(name)
+    except WarehouseSettingError as exc:
+        return str(exc)
+    if where.is_lake:
+        if where.catalog == "sqlite":
+            problem = settings.writable_dir_problem("LIQUIDITY_WAREHOUSE", Path(where.target).parent)
+            if problem:
+                return problem
+        if not where.data_path.startswith("s3://"):
+            return settings.writable_dir_problem("LIQUIDITY_LAKE_DATA_PATH", Path(where.data_path))
+        return None
+    if os.environ.get("LIQUIDITY_WAREHOUSE"):
+        return settings.writable_dir_problem("LIQUIDITY_WAREHOUSE", where.path.parent)
+    return None
