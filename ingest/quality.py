@@ -138,38 +138,6 @@ def served(con: duckdb.DuckDBPyConnection, source: str) -> Finding:
     return Finding(True, f"every loaded {source} series was in its latest load")
 
 
-def reconciliation(con: duckdb.DuckDBPyConnection) -> Finding:
-    """DDP series equal to a FRED series (catalog `reconciles_with`) on overlapping dates, to the unit."""
-    compared, offenders = {}, []
-    for s in catalog.series_for("fed_ddp"):
-        if not s.reconciles_with:
-            continue
-        rows = con.execute(
-            """SELECT d.observation_date::VARCHAR, d.value / 1e6 AS ddp_millions, f.value AS fred_millions
-               FROM raw.fed_ddp_observations d JOIN raw.fred_observations f USING (observation_date)
-               WHERE d.series_id = ? AND f.series_id = ? ORDER BY 1""",
-            [s.series_id, s.reconciles_with],
-        ).fetchall()
-        compared[f"{s.series_id} vs {s.reconciles_with}"] = len(rows)
-        for day, ddp, fred_value in rows:
-            if round(ddp, 3) != round(fred_value, 3):
-                offenders.append(
-                    {
-                        "pair": f"{s.series_id} vs {s.reconciles_with}",
-                        "date": day,
-                        "ddp_millions": ddp,
-                        "fred_millions": fred_value,
-                    }
-                )
-    details = {"weeks_compared": compared}
-    if offenders:
-        details["differences"] = offenders[:20]
-        return Finding(False, f"{len(offenders)} weeks where DDP and FRED disagree", details)
-    if not any(compared.values()):
-        return Finding(True, "no overlapping weeks to compare", details, warning=True)
-    return Finding(True, f"DDP equals FRED on {sum(compared.values())} overlapping weeks", details)
-
-
 def continuity(con: duckdb.DuckDBPyConnection, source: str) -> Finding:
     """No missing Wednesday inside a weekly series' range; no business-day gap past the holiday calendar."""
     table = _series_table(source)

@@ -176,7 +176,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         headline=lambda: catalog_headline("fed_ddp", "RESH4R_XAW_N.WW"),
         preview=("release", *OBSERVATION_PREVIEW),
         preview_where="series_id = 'RESH4R_XAW_N.WW'",
-        rules=(*CATALOG_RULES, "reconciliation_with_fred"),
+        rules=CATALOG_RULES,
         poll="poll_fed_ddp",
     ),
     RawTable(

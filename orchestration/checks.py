@@ -84,12 +84,6 @@ TABLE_RULES: dict[
         lambda con, t: quality.served(con, t.source),
         False,
     ),
-    "reconciliation_with_fred": (
-        "DDP H.4.1 week averages equal their FRED counterparts on every overlapping week, exactly to the "
-        "unit (catalog column reconciles_with; blocking).",
-        lambda con, t: quality.reconciliation(con),
-        True,
-    ),
 }
 ALL_CHECKS = [
     *[

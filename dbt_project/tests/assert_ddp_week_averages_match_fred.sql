@@ -6,7 +6,9 @@
 -- a carried or averaged close: the Python check dts_reconciliation compares those.
 -- Both are published in whole millions, so any real difference is at least 0.001 bn; half of it is
 -- the threshold, so float noise never decides (the Python check compares to $1000, the same verdict).
--- Returns the disagreeing rows; passes when a source has no data.
+-- Returns the disagreeing rows; passes when a source has no data. In Dagster it is an asset check of
+-- int_series_observations, the long table of every catalog series (the one reconciliation check).
+{{ config(meta={'dagster': {'ref': {'name': 'int_series_observations'}}}) }}
 with pairs as (
     select *
     from {{ ref('stg_catalog__reconciliations') }}
