@@ -33,6 +33,7 @@ import zlib
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 ASSETS = ("btc", "eth", "total")
 KINDS = {"levels": ("level", "nl"), "changes": ("chg", "nl_chg")}
@@ -128,6 +129,20 @@ def _scopes(cfg, first_day, last_day):
         end += pd.Timedelta(days=step)
 
 
+# The model's columns in order, with the types an empty result must still have (counts and leads
+# are nullable integers; the other numbers floats).
+COLUMNS = {
+    "scope": pa.string(), "period": pa.string(), "asset": pa.string(), "kind": pa.string(),
+    "window_start": pa.date32(), "window_end": pa.date32(),
+    "n_obs": pa.int64(), "best_lead_days": pa.int64(), "best_corr": pa.float64(),
+    "near_best_min_days": pa.int64(), "near_best_max_days": pa.int64(),
+    "corr_ci_low": pa.float64(), "corr_ci_high": pa.float64(),
+    "lead_ci_low_days": pa.int64(), "lead_ci_high_days": pa.int64(),
+    "ci_level": pa.float64(), "ci_block_days": pa.int64(), "ci_resamples": pa.int64(),
+}
+INTEGER_COLUMNS = [col for col, kind in COLUMNS.items() if kind == pa.int64() and not col.startswith("ci_")]
+
+
 def model(dbt, session):
     dbt.config(materialized="table")
     # dbt parses these calls statically: one literal key each (values set in _int_lead_scans.yml)
@@ -193,8 +208,11 @@ def model(dbt, session):
                     "ci_block_days": block,
                     "ci_resamples": resamples,
                 })
+    if not rows:  # no crypto yet (an empty raw layer): the same columns and types, no rows
+        return pa.Table.from_pylist([], schema=pa.schema(list(COLUMNS.items())))
     frame = pd.DataFrame(rows)
-    for col in ("n_obs", "best_lead_days", "near_best_min_days", "near_best_max_days",
-                "lead_ci_low_days", "lead_ci_high_days"):
+    for col in INTEGER_COLUMNS:
         frame[col] = frame[col].astype("Int64")
+    for col in (c for c, kind in COLUMNS.items() if kind == pa.float64()):
+        frame[col] = frame[col].astype("float64")  # a column of None only (too little data) stays DOUBLE
     return frame
