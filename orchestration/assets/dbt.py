@@ -22,8 +22,12 @@ from orchestration.jobs import SKIP_UNCHANGED_TAG
 from orchestration.project import DBT_PROJECT
 from orchestration.resources import WarehouseResource
 
-# Re-parses only under `dagster dev`; `make run` / `make test` parse once in `make prepare`.
-DBT_PROJECT.prepare_if_dev()
+# Re-parses only under `dagster dev` (dagster-dbt's DAGSTER_IS_DEV_CLI); `make run` / `make test` parse
+# once in `make prepare`. dbt's profile reads the warehouse and calendar start through env_var(), as for
+# every dbt command; outside `dagster dev` nothing is read here.
+if os.environ.get("DAGSTER_IS_DEV_CLI"):
+    with settings.exported(settings.dbt_env()):
+        DBT_PROJECT.prepare_if_dev()
 
 LAYERS = ("staging", "intermediate", "marts")
 

@@ -342,7 +342,7 @@ def test_a_failed_check_names_series_date_and_value_on_the_console(
     assert run.code == 1
     # the catalog band is dbt's within_catalog_band test on staging: its first failing rows, in the
     # target unit (USD bn), on the console
-    offending = f"series_id={series} observation_date={day} value_in_target_unit=-"
+    offending = f"series_id={series} observation_date={day} value=-"
     line = next((line for line in summary.splitlines() if offending in line), None)
     assert line is not None, summary
     assert sha256_file(run.data_dir / "serving.duckdb") == published

@@ -5,7 +5,8 @@
   catalog. The model must carry the band columns (staging joins them from the catalog).
 -#}
 {% test within_catalog_band(model, column_name, min_column='min_value', max_column='max_value', key_columns=['series_id', 'observation_date']) %}
-select {{ key_columns | join(', ') }}, {{ column_name }} as value_in_target_unit, {{ min_column }}, {{ max_column }}
+-- the tested column keeps its name, so the run summary shows it beside the key (orchestration/assets/dbt.py)
+select {{ key_columns | join(', ') }}, {{ column_name }}, {{ min_column }}, {{ max_column }}
 from {{ model }}
 where {{ column_name }} is not null
   and ({{ min_column }} is null or {{ max_column }} is null
