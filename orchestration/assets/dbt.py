@@ -6,6 +6,7 @@ preview (`orchestration.asset_metadata`).
 """
 
 import contextlib
+import os
 import hashlib
 import json
 from collections.abc import Iterator, Mapping
