@@ -6,9 +6,9 @@ preview (`orchestration.asset_metadata`).
 """
 
 import contextlib
-import os
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Mapping
 from typing import Any
 
