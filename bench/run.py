@@ -71,10 +71,14 @@ def clean_env(**extra: str) -> dict[str, str]:
     env["PATH"] = f"{BIN}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONUNBUFFERED"] = "1"
     env.update(extra)
-    # What the pipeline exports to its own dbt commands, for the direct `dbt` calls below.
-    with mock.patch.dict(os.environ, env, clear=True):
-        env.update(settings.dbt_env())
     return env
+
+
+def with_dbt_env(env: dict[str, str]) -> dict[str, str]:
+    """`env` plus what the pipeline exports to its own dbt commands (settings.dbt_env, resolved in
+    `env`), for the benchmark's direct `dbt` calls."""
+    with mock.patch.dict(os.environ, env, clear=True):
+        return {**env, **settings.dbt_env()}
 
 
 def dbt_target(data_dir: Path) -> Path:
@@ -220,7 +224,7 @@ def run_steps(home: Path) -> dict:
 
 
 def dbt_parse(bench: Bench, label: str, target: Path, data_dir: Path, partial: bool) -> dict:
-    env = clean_env(LIQUIDITY_DATA_DIR=str(data_dir))
+    env = with_dbt_env(clean_env(LIQUIDITY_DATA_DIR=str(data_dir)))
     flag = [] if partial else ["--no-partial-parse"]
     command = [DBT, "parse", *flag, "--quiet", "--target-path", str(target), "--log-path", str(target)]
     return bench.run(label, command, env, cwd=settings.DBT_PROJECT_DIR)
@@ -436,8 +440,10 @@ def section_scale(bench: Bench, sizes: list[int]) -> None:
         data_dir = bench.workdir / f"scale-{n}"
         target = data_dir / "dbt_target"
         coins = ",".join([*synthetic.REAL_COINS, *synthetic.coin_ids(n)])
-        env = clean_env(
-            LIQUIDITY_DATA_DIR=str(data_dir), LIQUIDITY_REPLAY_DIR=str(replay), LIQUIDITY_COINS=coins
+        env = with_dbt_env(
+            clean_env(
+                LIQUIDITY_DATA_DIR=str(data_dir), LIQUIDITY_REPLAY_DIR=str(replay), LIQUIDITY_COINS=coins
+            )
         )
         loaded = bench.run(f"scale {n}: load (python -m ingest.load)", [PYTHON, "-m", "ingest.load"], env)
         # Not measured: the parse `make prepare` does, so the build below does only the build's work.
