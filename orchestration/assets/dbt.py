@@ -1,8 +1,9 @@
 """dbt models as Dagster assets, from a cached DbtProject (parsed by `make prepare`, or by `dagster dev`).
 
-Groups follow the layers: staging (with the seed), intermediate, marts. After `dbt build` each model's
-materialization carries its row count and date range, marts also their headline value and a
-preview (`orchestration.asset_metadata`).
+Groups follow the layers: staging (with the seed), intermediate, marts. dbt's materializations and
+test results reach the run log while dbt runs; once dbt exits, an observation of each model it built
+carries its row count and date range, marts also their headline value and a preview
+(`orchestration.asset_metadata`).
 """
 
 import contextlib
@@ -88,20 +89,30 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
                     asset_key=mart_keys()[0], metadata={DBT_SKIPPED: reason, INPUTS_FINGERPRINT: inputs}
                 )
                 return
-        # The dbt process holds DuckDB's file lock until it exits, so the events are collected first
-        # (as dagster-dbt's own fetch_row_counts does for DuckDB) and the tables are read afterwards.
-        events, error = [], None
+        # dbt's events reach the run log (and the UI) as dbt reports them. The dbt process holds
+        # DuckDB's file lock until it exits, so each model's row count, date range, headline and
+        # preview follow as an observation once dbt has released the file (dagster-dbt's own
+        # fetch_row_counts waits for the same reason). A failed test is held back until then too, so
+        # that its check result carries the failing rows.
+        built, held, error = [], [], None
         # dagster-dbt hands dbt this process's environment (copied when dbt starts): the warehouse
         # and the calendar start as resolved here.
         with settings.exported(settings.dbt_env()):
             invocation = dbt.cli(["build"], context=context, target_path=settings.dbt_target_dir())
         try:
             for event in invocation.stream():
-                events.append(event)
+                key = _event_key(context, event)
+                if key is not None:
+                    built.append(key)
+                if isinstance(event, dg.AssetCheckResult) and not event.passed:
+                    held.append(event)
+                    continue
+                yield event
         except Exception as exc:  # a failed model or test: report what was built, then fail the step
             error = exc
-        extra = _table_metadata(context, warehouse, events)
-        failing = _failing_rows(context, invocation, warehouse) if error else {}
+        invocation.process.wait()  # even when the error came from here, dbt holds the file until it exits
+        extra = _table_metadata(context, warehouse, built)
+        failing = _failing_rows(context, invocation, warehouse) if held or error else {}
         # Rebuilt tables leave free blocks behind: without this the file grew on every rerun.
         done = warehouse.compact()
         if done is not None and done.rewritten:
@@ -111,9 +122,11 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
                 done.bytes_after / 1e6,
                 100 * done.free_share,
             )
-    if error is None:  # only a build whose every model and test passed vouches for these inputs
-        extra = {k: {**v, INPUTS_FINGERPRINT: inputs} for k, v in extra.items()}
-    yield from _with_metadata(context, events, extra, failing)
+    # Only a build whose every model and test passed vouches for these inputs (`unchanged_since`).
+    vouched = {INPUTS_FINGERPRINT: inputs} if error is None else {}
+    for key in built:
+        yield dg.AssetObservation(asset_key=key, metadata={**extra.get(key, {}), **vouched})
+    yield from _with_failing_rows(held, failing)
     if error is not None:
         raise error
 
@@ -154,10 +167,7 @@ def unchanged_since(instance: dg.DagsterInstance, inputs: str, warehouse: Wareho
     built = [instance.get_latest_materialization_event(key) for key in mart_keys()]
     if not built or any(event is None for event in built):
         return None
-    recorded = {
-        getattr(e.asset_materialization.metadata.get(INPUTS_FINGERPRINT), "value", None) for e in built
-    }
-    if recorded != {inputs}:
+    if {vouched_inputs(instance, event) for event in built} != {inputs}:
         return None
     published = instance.get_latest_materialization_event(SERVING_KEY)
     if published is None or published.timestamp < max(e.timestamp for e in built):
@@ -175,6 +185,16 @@ def unchanged_since(instance: dg.DagsterInstance, inputs: str, warehouse: Wareho
         f"no raw table and no dbt project file changed since the build of run {built[0].run_id[:8]}, "
         f"published by run {published.run_id[:8]} (inputs {inputs})"
     )
+
+
+def vouched_inputs(instance: dg.DagsterInstance, built: dg.EventLogEntry) -> str | None:
+    """The inputs fingerprint that the observation following the materialization `built` recorded:
+    set only when that build passed in full; None without such an observation."""
+    records = instance.fetch_observations(built.asset_materialization.asset_key, limit=1).records
+    if not records or records[0].timestamp < built.timestamp:
+        return None
+    metadata = records[0].asset_observation.metadata if records[0].asset_observation else {}
+    return getattr(metadata.get(INPUTS_FINGERPRINT), "value", None)
 
 
 FAILING_ROWS_SHOWN = 5
@@ -253,10 +273,9 @@ def _event_key(context: dg.AssetExecutionContext, event: Any) -> dg.AssetKey | N
 
 
 def _table_metadata(
-    context: dg.AssetExecutionContext, warehouse: WarehouseResource, events: list[Any]
+    context: dg.AssetExecutionContext, warehouse: WarehouseResource, keys: list[dg.AssetKey]
 ) -> dict[dg.AssetKey, dict[str, Any]]:
     """Row count, date range (and for marts headline and preview) of each model dbt built."""
-    keys = [k for k in (_event_key(context, e) for e in events) if k is not None]
     if not keys or not warehouse.backend.exists():
         return {}
     specs = context.assets_def.specs_by_key
@@ -276,22 +295,14 @@ def _table_metadata(
     return out
 
 
-def _with_metadata(
-    context: dg.AssetExecutionContext,
-    events: list[Any],
-    extra: Mapping[dg.AssetKey, dict[str, Any]],
-    failing: Mapping[str, list[dict]],
-) -> Iterator[Any]:
-    for event in events:
-        key = _event_key(context, event)
-        if key is not None and extra.get(key):
-            event = event.with_metadata({**event.metadata, **extra[key]})
-        elif isinstance(event, dg.AssetCheckResult) and not event.passed:
-            unique_id = getattr(event.metadata.get("unique_id"), "value", None)
-            if unique_id in failing:
-                event = event.with_metadata(
-                    {**event.metadata, "failing_rows": dg.MetadataValue.json(failing[unique_id])}
-                )
+def _with_failing_rows(held: list[dg.AssetCheckResult], failing: Mapping[str, list[dict]]) -> Iterator[Any]:
+    """The failed dbt tests' check results, each with the first rows its query returned."""
+    for event in held:
+        unique_id = getattr(event.metadata.get("unique_id"), "value", None)
+        if unique_id in failing:
+            event = event.with_metadata(
+                {**event.metadata, "failing_rows": dg.MetadataValue.json(failing[unique_id])}
+            )
         yield event
 
 

@@ -3,15 +3,17 @@
 - raw: one raw asset loaded from a replay snapshot; its row count, date range, headline (WALCL) and
   preview, checked against the snapshot file and the warehouse; its progress lines in the run log;
   the `make run` summary's line for that source with the freshness check's verdict;
-- dbt: `dbt build` of a few models on a copy of the replay-built warehouse; each materialization
-  carries dagster/row_count (marts also headline and preview) while dbt tests still arrive as asset
-  checks, and a failing dbt test still fails the step.
+- dbt: `dbt build` of a few models on a copy of the replay-built warehouse; the materializations reach
+  the event log while dbt is still running, each model's observation then carries dagster/row_count
+  (marts also headline and preview), dbt tests still arrive as asset checks (a failed one with its
+  failing rows), and a failing dbt test still fails the step.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import json
 import re
 import shutil
 from pathlib import Path
@@ -46,6 +48,17 @@ def materialization(result: dg.ExecuteInProcessResult, key: str) -> dict:
         if e.is_step_materialization and e.asset_key == dg.AssetKey(key.split("/"))
     ]
     assert len(events) == 1, f"{key}: {len(events)} materializations"
+    return dict(events[0].metadata)
+
+
+def observation(result: dg.ExecuteInProcessResult, key: str) -> dict:
+    events = [
+        e.event_specific_data.asset_observation
+        for e in result.all_events
+        if e.event_type == dg.DagsterEventType.ASSET_OBSERVATION
+        and e.asset_key == dg.AssetKey(key.split("/"))
+    ]
+    assert len(events) == 1, f"{key}: {len(events)} observations"
     return dict(events[0].metadata)
 
 
@@ -135,13 +148,22 @@ def warehouse_copy(fresh_dir, tmp_path, clean_env) -> Path:
     return data_dir / "warehouse.duckdb"
 
 
-def build(*keys: str) -> dg.ExecuteInProcessResult:
+def build(*keys: str, instance: dg.DagsterInstance | None = None) -> dg.ExecuteInProcessResult:
     resources = {
         "dbt": DbtCliResource(project_dir=DBT_PROJECT, dbt_executable=settings.dbt_executable()),
         "warehouse": WarehouseResource(),
     }
     selection = [dg.AssetKey(k.split("/")) for k in keys]
-    return dg.materialize([dbt_models], selection=selection, resources=resources, raise_on_error=False)
+    return dg.materialize(
+        [dbt_models], selection=selection, resources=resources, raise_on_error=False, instance=instance
+    )
+
+
+def last_dbt_node_done() -> float:
+    """When dbt finished its last node (run_results.json of the last invocation), as a Unix time."""
+    results = json.loads((settings.dbt_target_dir() / "run_results.json").read_text())["results"]
+    done = [t["completed_at"] for r in results for t in r["timing"] if t.get("completed_at")]
+    return max(dt.datetime.fromisoformat(d.replace("Z", "+00:00")).timestamp() for d in done)
 
 
 def checks_of(result: dg.ExecuteInProcessResult, key: str) -> list[dg.AssetCheckEvaluation]:
@@ -159,14 +181,21 @@ def test_dbt_metadata_checks_and_a_failing_test(warehouse_copy):
         )
     finally:
         con.close()
-    result = build("marts/reserve_adequacy", "staging/stg_coingecko__global")
+    with dg.DagsterInstance.ephemeral() as instance:
+        result = build("marts/reserve_adequacy", "staging/stg_coingecko__global", instance=instance)
+        stored = [e for e in instance.all_logs(result.run_id) if e.dagster_event]
+    # Live: dbt's first materialization was in the event log (what the UI shows) before dbt had
+    # finished its last node; buffering until dbt exits would store it after.
+    first = min(e.timestamp for e in stored if e.dagster_event.is_step_materialization)
+    assert first < last_dbt_node_done()
 
     # A failing dbt test fails the step (so nothing downstream is published) and is reported.
     assert not result.success
     failed = [e.check_name for e in checks_of(result, "staging/stg_coingecko__global") if not e.passed]
     assert any(name.startswith("value_between") for name in failed), failed
-    # The view was built before its test failed: its materialization carries its row count.
-    view = materialization(result, "staging/stg_coingecko__global")
+    # The view was built before its test failed: once dbt exits, its observation has its row count.
+    materialization(result, "staging/stg_coingecko__global")
+    view = observation(result, "staging/stg_coingecko__global")
     assert (
         value(view, "dagster/row_count")
         == one(warehouse_copy, "SELECT count(*) FROM staging.stg_coingecko__global")[0]
@@ -174,7 +203,8 @@ def test_dbt_metadata_checks_and_a_failing_test(warehouse_copy):
     assert "preview" not in view  # staging: row count and date range only
 
     # The mart: row count, headline (newest non-NULL reserves/GDP) and preview; its tests passed.
-    mart = materialization(result, "marts/reserve_adequacy")
+    materialization(result, "marts/reserve_adequacy")
+    mart = observation(result, "marts/reserve_adequacy")
     count, quarter, ratio = one(
         warehouse_copy,
         "SELECT (SELECT count(*) FROM marts.reserve_adequacy), quarter_start, reserves_to_gdp_pct "
