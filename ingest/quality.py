@@ -12,7 +12,7 @@ import functools
 
 import duckdb
 
-from ingest import calendar, catalog, registry, warehouse
+from ingest import calendar, catalog, registry, settings, warehouse
 from ingest.catalog import Series
 
 JUMP_FACTOR = 300.0  # consecutive observations differing by ~1000x are a unit change, not a market move
@@ -262,30 +262,31 @@ def freshness(con: duckdb.DuckDBPyConnection, source: str, today: dt.date) -> Fi
 
 
 def crypto_freshness(con: duckdb.DuckDBPyConnection, coins: list[str], today: dt.date) -> Finding:
-    """Every configured coin's newest daily close within its staleness limit of the run's day.
-
-    The limit is the `max_stale_days` column dbt's `series_freshness` gives each coin (dbt var
-    `crypto_max_stale_days`, the one home of that rule); this check only adds what dbt cannot know:
-    today. A coin without a row (never loaded, or dropped by dbt) is late."""
-    rows = {
-        coin: (last, limit)
-        for coin, last, limit in con.execute(
-            "SELECT series_id, last_observation_date, max_stale_days FROM marts.series_freshness "
-            "WHERE source = 'coingecko' AND series_id = ANY(?)",
+    """Every configured coin's newest daily close (raw.coingecko_market_chart) within its staleness
+    limit of the run's day: dbt var `crypto_max_stale_days`, the one home of that rule, which dbt's
+    `series_freshness.max_stale_days` shows too. A coin without a row (never loaded) is late."""
+    limit = int(settings.dbt_var("crypto_max_stale_days"))
+    rows = dict(
+        con.execute(
+            "SELECT coin_id, max(observation_date) FROM raw.coingecko_market_chart "
+            "WHERE coin_id = ANY(?) GROUP BY coin_id",
             [coins],
         ).fetchall()
-    }
-    late = []
-    for coin in coins:
-        last, limit = rows.get(coin, (None, None))
-        if last is None or last < today - dt.timedelta(days=limit):
-            entry = {"coin": coin, "last": last.isoformat() if last else None}
-            if limit is not None:
-                entry["expected_at_least"] = (today - dt.timedelta(days=limit)).isoformat()
-            late.append(entry)
+    )
+    expected = today - dt.timedelta(days=limit)
+    late = [
+        {
+            "coin": coin,
+            "last": rows[coin].isoformat() if rows.get(coin) else None,
+            "expected_at_least": expected.isoformat(),
+        }
+        for coin in coins
+        if rows.get(coin) is None or rows[coin] < expected
+    ]
+    details = {"as_of": today.isoformat()}
     if late:
-        return Finding(False, f"{len(late)} coins late", {"as_of": today.isoformat(), "late": late})
-    return Finding(True, "every coin is within its staleness limit", {"as_of": today.isoformat()})
+        return Finding(False, f"{len(late)} coins late (limit {limit} day)", {**details, "late": late})
+    return Finding(True, f"every coin is within its staleness limit ({limit} day)", details)
 
 
 FUTURE_TABLES = {
@@ -470,10 +471,12 @@ def dts_continuity(con: duckdb.DuckDBPyConnection) -> Finding:
 
 
 def dts_freshness(con: duckdb.DuckDBPyConnection, today: dt.date) -> Finding:
-    """The newest record date against the DTS calendar (day d published the next business day)."""
+    """The newest statement's record date in the raw DTS table against the DTS calendar (day d is
+    published the next business day). Every statement's rows arrive together, so the table's newest
+    record date is the newest statement loaded, whatever its label era."""
     s = _dts_series()
-    dates = _dts_dates(con, s)
-    last = dates[-1] if dates else None
+    table = registry.BY_NAME["treasury_dts_cash_balance"].table
+    last = con.execute(f"SELECT max(observation_date) FROM {table}").fetchone()[0]
     expected = expected_latest(s, today)
     entry = {
         "series": s.series_id,
@@ -486,3 +489,13 @@ def dts_freshness(con: duckdb.DuckDBPyConnection, today: dt.date) -> Finding:
         return Finding(False, f"{s.series_id} late: last {last}, expected {expected}", details)
     details = {"as_of": today.isoformat(), "series": entry}
     return Finding(True, f"{s.series_id} current as of {today} (last record {last})", details)
+
+
+def table_freshness(con: duckdb.DuckDBPyConnection, table: registry.RawTable, today: dt.date) -> Finding:
+    """The `freshness` rule of a raw table, by source: the catalog's release calendar per series
+    (fred, fed_ddp), the DTS calendar, or the coins' staleness limit."""
+    if table.source == "coingecko":
+        return crypto_freshness(con, settings.coins(), today)
+    if table.source == "treasury_dts":
+        return dts_freshness(con, today)
+    return freshness(con, table.source, today)

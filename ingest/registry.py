@@ -104,8 +104,6 @@ class RawTable:
     poll: str | None = None  # ingest/release_poll.py function: poll(transport, watermarks, today)
     # raw.load_log rows of this table when its source has several tables: their `series` values
     load_log_series: tuple[str, ...] | None = None
-    # the check that says whether the table is fresh, when it is not the raw asset's own `freshness`
-    freshness_at: tuple[str, str] | None = None  # (asset key user string, check name)
     date_column: str = "observation_date"
     label: str = ""  # the table in the run summary; default its source
 
@@ -206,8 +204,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         preview_order="observation_date DESC, origin",
         summary_by="coin_id || '/' || origin",
         poll="poll_coingecko",
-        # Its staleness limit is dbt's (series_freshness.max_stale_days), so the check sits on that mart.
-        freshness_at=("marts/series_freshness", "crypto_freshness"),
+        rules=("freshness",),
     ),
     RawTable(
         name="coingecko_global",
@@ -276,8 +273,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         ),
         preview_order="observation_date DESC, src_line_nbr",
         poll="poll_treasury_dts",
-        # Its freshness check reads dbt's output (the label eras mapped), so it sits on the mart.
-        freshness_at=("marts/liquidity_daily", "dts_freshness"),
+        rules=("freshness",),
     ),
 )
 

@@ -230,3 +230,12 @@ if __name__ == "__main__":
         )
     for name, value in dbt_env().items():
         print(f"export {name}={shlex.quote(value)}")
+
+
+def dbt_var(name: str):
+    """A var of the dbt project (`vars:` in dbt_project.yml), for the few Python rules whose limit
+    lives there (one home)."""
+    import yaml
+
+    with (DBT_PROJECT_DIR / "dbt_project.yml").open(encoding="utf-8") as fh:
+        return yaml.safe_load(fh)["vars"][name]

@@ -7,11 +7,10 @@ from zoneinfo import ZoneInfo
 import dagster as dg
 import duckdb
 
-from ingest import load, quality, registry, settings
+from ingest import load, quality, registry
 from orchestration.resources import WarehouseResource
 
 LIQUIDITY_DAILY = dg.AssetKey(["marts", "liquidity_daily"])
-SERIES_FRESHNESS = dg.AssetKey(["marts", "series_freshness"])
 
 
 def as_of_today() -> dt.date:
@@ -74,8 +73,10 @@ TABLE_RULES: dict[
     ),
     "freshness": (
         "Newest observation against the release calendar (e.g. WALCL late if no new Wednesday by the "
-        "Friday after its Thursday release). Required series late: error; optional stale: warning.",
-        lambda con, t: quality.freshness(con, t.source, as_of_today()),
+        "Friday after its Thursday release; a DTS record date by the next business day; a coin's daily "
+        "close within dbt var crypto_max_stale_days). Required series late: error; optional stale: "
+        "warning. On the raw asset, so it runs in every run, also when dbt has nothing to rebuild.",
+        lambda con, t: quality.table_freshness(con, t, as_of_today()),
         False,
     ),
     "served": (
@@ -107,16 +108,6 @@ ALL_CHECKS = [
         for t in registry.RAW_TABLES
         for rule in t.rules
     ],
-    # The coins' staleness limit is a column of dbt's series_freshness (dbt var crypto_max_stale_days);
-    # the check compares it with the run's day, which dbt does not know.
-    _check(
-        SERIES_FRESHNESS,
-        "crypto_freshness",
-        "Every configured coin's newest daily UTC close within its staleness limit (series_freshness "
-        "max_stale_days) of the run's day.",
-        lambda con: quality.crypto_freshness(con, settings.coins(), as_of_today()),
-        blocking=False,
-    ),
     # The DTS rules read dbt's long table (the label eras already mapped), so they sit on the mart.
     _check(
         LIQUIDITY_DAILY,
@@ -141,14 +132,6 @@ ALL_CHECKS = [
         "(blocking).",
         quality.dts_continuity,
         blocking=True,
-    ),
-    _check(
-        LIQUIDITY_DAILY,
-        "dts_freshness",
-        "Newest DTS record date against its calendar: business day d is published about 16:00 ET the next "
-        "business day.",
-        lambda con: quality.dts_freshness(con, as_of_today()),
-        blocking=False,
     ),
     _check(
         LIQUIDITY_DAILY,

@@ -120,13 +120,11 @@ def _source_table(result: dg.ExecuteInProcessResult, checks: dict, wh) -> list[s
         rows, last = stats[t.name]
         inserted = sum(r[3] or 0 for r in mine)
         updated = sum(r[4] or 0 for r in mine)
-        at = t.freshness_at or (f"raw/{t.name}", "freshness")
-        ev = checks.get((dg.AssetKey.from_user_string(at[0]), at[1]))
+        ev = checks.get((dg.AssetKey(["raw", t.name]), "freshness"))
         if ev is not None:
             fresh = f"{_state(ev)} {_reason(ev)}"
         else:
-            has_check = t.freshness_at or "freshness" in t.rules
-            fresh = "freshness not checked in this run" if has_check else "(no freshness check)"
+            fresh = "freshness not checked in this run" if "freshness" in t.rules else "(no freshness check)"
         this_run = f"+{inserted:,} ~{updated:,}" if mine else "not loaded"
         lines.append(
             f"  {t.label or t.source:17s}{rows:>10,} rows  {this_run:>16s}  last {last or '-':10s}  {fresh}"

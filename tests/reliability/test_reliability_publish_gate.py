@@ -19,6 +19,8 @@ from pathlib import Path
 import pytest
 from reliability_support import CliRun, capture_everything, copy_data_dir, rows, run_cli, sha256_file
 
+from ingest import registry
+
 CUT = "2026-01-31"
 
 
@@ -417,6 +419,15 @@ def test_nothing_new_skips_dbt_and_one_changed_value_rebuilds(good, snapshot, tm
     after = serving.stat()
     assert "dbt build skipped: no raw table and no dbt project file changed" in second, second
     assert re.search(r"materialized: raw \d+\n", second) and "pass" in second.split("checks:")[1]  # raw only
+    # Every source with a release calendar still had its freshness checked against the run's day.
+    sources = [line for line in second.splitlines() if line.startswith("  ") and " rows " in line]
+    assert len(sources) == len(registry.RAW_TABLES), second
+    for table in registry.RAW_TABLES:
+        line = next(line for line in sources if line.split()[0] == (table.label or table.source))
+        if "freshness" in table.rules:
+            assert re.search(r"last \S+\s+(pass|WARN|FAIL) ", line), line
+        else:
+            assert line.endswith("(no freshness check)"), line
     assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
 
     def bump(root: Path) -> None:

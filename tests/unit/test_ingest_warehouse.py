@@ -11,7 +11,7 @@ import filelock
 import pandas as pd
 import pytest
 
-from ingest import calendar, warehouse
+from ingest import calendar, quality, registry, settings, warehouse
 
 D = dt.date.fromisoformat
 T0 = dt.datetime(2026, 1, 30, 12, 0)
@@ -218,3 +218,57 @@ def test_a_warehouse_from_before_known_at_is_migrated_in_place(tmp_path):
     assert dts == [(D("2025-11-19"), dt.datetime(2025, 11, 19, 21, 0))]  # 16:00 EST, rule dts
     with warehouse.connect(path) as con:  # a second open changes nothing
         assert warehouse.migrate_known_at(con) == []
+
+
+def _insert(con, table: str, **values) -> None:
+    """One raw row: the given columns plus the provenance every raw row carries."""
+    row = {
+        "known_on": dt.date(2026, 1, 1),
+        "known_at": dt.datetime(2026, 1, 1),
+        "fetched_at": T0,
+        "updated_at": T0,
+        "source_url": "u",
+        "payload_sha256": "h",
+        **values,
+    }
+    names = ", ".join(row)
+    con.execute(f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' for _ in row)})", list(row.values()))
+
+
+def test_the_dts_and_coin_freshness_rules_read_the_raw_tables(con, monkeypatch):
+    """They run as the raw assets' `freshness` checks, right after the load and also in a run where
+    dbt has nothing to rebuild, so they read raw tables only: a coin's newest close against dbt var
+    crypto_max_stale_days, the newest DTS record date against the next business day."""
+    monkeypatch.setenv("LIQUIDITY_COINS", "bitcoin,ethereum,solana")
+    today = dt.date(2026, 1, 14)  # a Wednesday
+    coins = registry.BY_NAME["coingecko_market_chart"]
+    for coin, day in (("bitcoin", dt.date(2026, 1, 13)), ("ethereum", dt.date(2026, 1, 11))):
+        _insert(
+            con,
+            coins.table,
+            coin_id=coin,
+            observation_date=day,
+            origin="api",
+            snapped_at=dt.datetime.combine(day, dt.time()),
+            price_usd=1.0,
+        )
+    assert settings.dbt_var("crypto_max_stale_days") == 1
+    found = quality.table_freshness(con, coins, today)
+    assert not found.passed and found.summary == "2 coins late (limit 1 day)"
+    assert found.details["late"] == [
+        {"coin": "ethereum", "last": "2026-01-11", "expected_at_least": "2026-01-13"},
+        {"coin": "solana", "last": None, "expected_at_least": "2026-01-13"},
+    ]
+    dts = registry.BY_NAME["treasury_dts_cash_balance"]
+    assert not quality.table_freshness(con, dts, today).passed  # nothing loaded yet
+    _insert(
+        con,
+        dts.table,
+        observation_date=dt.date(2026, 1, 12),
+        account_type="Treasury General Account (TGA) Closing Balance",
+    )
+    # Monday's statement: current on Wednesday (Tuesday's comes out at about 16:00 ET that day), late
+    # on Thursday.
+    assert quality.table_freshness(con, dts, today).passed
+    late = quality.table_freshness(con, dts, dt.date(2026, 1, 15))
+    assert not late.passed and late.summary == "DTS_TGA_CLOSE late: last 2026-01-12, expected 2026-01-13"
