@@ -25,9 +25,14 @@ same catalog, see `dbt_env`) and the publish run the same SQL. What differs is s
   extensions: loaded from the `duckdb-extension-*` packages pinned with duckdb, with
   `autoinstall_known_extensions` off, so nothing is downloaded at run time.
 
-A PostgreSQL conninfo may carry `password=`: `describe()` and `redact()` hide it, and it is
-registered with the log redaction of ingest/transport.py. Prefer `PGPASSWORD` or `~/.pgpass`,
-which libpq reads, so the setting holds no secret at all.
+A PostgreSQL conninfo may carry `password=`: `describe()` and `redact()` hide it. Prefer
+`PGPASSWORD` or `~/.pgpass`, which libpq reads, so the setting holds no secret at all.
+
+An `s3://` data path reads its credentials from the AWS SDK's variables: `AWS_ACCESS_KEY_ID`,
+`AWS_SECRET_ACCESS_KEY` (and `AWS_SESSION_TOKEN`), `AWS_REGION` or `AWS_DEFAULT_REGION`, and
+`AWS_ENDPOINT_URL_S3` or `AWS_ENDPOINT_URL` for an S3-compatible store other than AWS (MinIO,
+moto: path-style URLs, TLS as the URL's scheme says). `configure` turns them into a temporary
+DuckDB secret in each connection, so they are never written to the catalog, a file or a log.
 """
 
 from __future__ import annotations
@@ -38,13 +43,15 @@ import importlib.util
 import os
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
+from urllib.parse import urlsplit
 
 import duckdb
 
 from ingest import settings
+from ingest.errors import redact as redact_secrets
 
 LAKE_ALIAS = "lake"
 LAKE_PREFIX = "ducklake:"
@@ -177,9 +184,18 @@ class Backend:
             return str(self.path)
         return f"DuckLake {redact(self.attach_url)} (data {self.data_path})"
 
+    @property
+    def on_s3(self) -> bool:
+        return self.is_lake and bool(self.data_path) and self.data_path.startswith("s3://")
+
     def secrets(self) -> list[str]:
         password = conninfo_password(self.target or "") if self.catalog == "postgres" else None
-        return [password] if password else []
+        found = [password] if password else []
+        if self.on_s3:
+            found += [
+                os.environ[n] for n in ("AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN") if os.environ.get(n)
+            ]
+        return found
 
     def exists(self) -> bool:
         """Whether there is a warehouse to read (a file; a lake catalog is assumed reachable)."""
@@ -192,9 +208,20 @@ class Backend:
         if not self.is_lake:
             return []
         names = ["ducklake", "postgres" if self.catalog == "postgres" else "sqlite_scanner"]
-        if self.data_path and self.data_path.startswith("s3://"):
+        if self.on_s3:
             names.append("httpfs")
         return names
+
+    def configure(self, con: duckdb.DuckDBPyConnection) -> None:
+        """What a connection needs before it attaches the lake (ingest, checks and publish through
+        `attach`, dbt through ingest/dbt_plugin.py): the extensions, and for an `s3://` data path
+        the S3 secret from the AWS variables (module docstring)."""
+        load_extensions(con, self.extensions())
+        if self.on_s3:
+            try:
+                con.execute(s3_secret_sql(os.environ))
+            except duckdb.Error as exc:
+                raise type(exc)(redact_secrets(str(exc), self.secrets())) from None
 
     def dbt_env(self) -> dict[str, str]:
         """What profiles.yml reads: the target (`embedded` or `lake`) and, for the lake, what its
@@ -240,8 +267,8 @@ class Backend:
         if not self.is_lake:
             con.execute(f"ATTACH '{self.path}' AS {alias}" + (" (READ_ONLY)" if read_only else ""))
             return
-        load_extensions(con, self.extensions())
-        if not read_only and not self.data_path.startswith("s3://"):
+        self.configure(con)
+        if not read_only and not self.on_s3:
             Path(self.data_path).mkdir(parents=True, exist_ok=True)
         options = [f"DATA_PATH '{_quote(self.data_path)}'"]
         if read_only:
@@ -336,6 +363,32 @@ _OPEN: dict[int, Backend] = {}
 _UNREGISTERED = Backend("duckdb")
 
 
+S3_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY")
+
+
+def s3_secret_sql(env: Mapping[str, str]) -> str:
+    """CREATE SECRET for the lake's S3 data path, from the AWS SDK's variables in `env`."""
+    options = [
+        "TYPE s3",
+        f"KEY_ID '{_quote(env.get('AWS_ACCESS_KEY_ID', ''))}'",
+        f"SECRET '{_quote(env.get('AWS_SECRET_ACCESS_KEY', ''))}'",
+    ]
+    if env.get("AWS_SESSION_TOKEN"):
+        options.append(f"SESSION_TOKEN '{_quote(env['AWS_SESSION_TOKEN'])}'")
+    region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+    if region:
+        options.append(f"REGION '{_quote(region)}'")
+    endpoint = env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL")
+    if endpoint:
+        parts = urlsplit(endpoint if "://" in endpoint else f"https://{endpoint}")
+        options += [
+            f"ENDPOINT '{_quote(parts.netloc)}'",
+            "URL_STYLE 'path'",
+            f"USE_SSL {'true' if parts.scheme == 'https' else 'false'}",
+        ]
+    return f"CREATE OR REPLACE TEMPORARY SECRET liquidity_lake_s3 ({', '.join(options)})"
+
+
 def of(con: duckdb.DuckDBPyConnection) -> Backend:
     """The backend `con` was opened on; a connection opened elsewhere (a plain `duckdb.connect` of a
     file, as tests do) counts as the embedded file."""
@@ -413,8 +466,14 @@ def configuration_problem() -> str | None:
             problem = settings.writable_dir_problem("LIQUIDITY_WAREHOUSE", Path(where.target).parent)
             if problem:
                 return problem
-        if not where.data_path.startswith("s3://"):
+        if not where.on_s3:
             return settings.writable_dir_problem("LIQUIDITY_LAKE_DATA_PATH", Path(where.data_path))
+        missing = [name for name in S3_CREDENTIALS if not os.environ.get(name)]
+        if missing:
+            return (
+                f"LIQUIDITY_LAKE_DATA_PATH={where.data_path} needs {' and '.join(missing)} (and "
+                "AWS_ENDPOINT_URL_S3 for an S3-compatible store other than AWS)"
+            )
         return None
     if os.environ.get("LIQUIDITY_WAREHOUSE"):
         return settings.writable_dir_problem("LIQUIDITY_WAREHOUSE", where.path.parent)

@@ -1,6 +1,8 @@
-"""A dbt-duckdb plugin (profiles.yml, `lake` target): loads the DuckDB extensions the warehouse
-needs from their pinned PyPI packages before dbt-duckdb runs the profile's `attach`, so that dbt
-never asks DuckDB to download one (the profile also sets `autoinstall_known_extensions: false`)."""
+"""A dbt-duckdb plugin (profiles.yml, `lake` target): before dbt-duckdb runs the profile's `attach`,
+prepares the connection as every other lake connection is (`ingest.backend.Backend.configure`): the
+DuckDB extensions from their pinned PyPI packages, so that dbt never asks DuckDB to download one
+(the profile also sets `autoinstall_known_extensions: false`), and for an `s3://` data path the S3
+secret from the AWS variables."""
 
 from __future__ import annotations
 
@@ -11,4 +13,4 @@ from ingest import backend
 
 class Plugin(BasePlugin):
     def configure_connection(self, conn) -> None:
-        backend.load_extensions(conn, backend.current().extensions())
+        backend.current().configure(conn)
