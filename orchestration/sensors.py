@@ -4,8 +4,9 @@ One sensor, `releases`, with one probe per source. Every `POLL_SECONDS` it reads
 watermarks from its raw asset's latest materialization (the `loads` metadata: the newest observation
 per series; never the warehouse file, which a running load holds), asks the source for anything
 after them (`ingest.release_poll`: one small request per release) and, when something is new,
-requests one run of the raw assets with news and everything downstream (dbt, publish, report),
-tagged to skip dbt when nothing changed after all. The run key names the new observations, so a
+requests one run of the raw assets with news and what is downstream of them: only the dbt models
+that read them (dagster-dbt runs `dbt build --select` for that selection), the publish and the
+report. The run key names the new observations, so a
 release starts one run, once.
 
 The nightly schedule stays as the safety net. In replay mode (`LIQUIDITY_REPLAY_DIR`) the probes read
@@ -22,7 +23,7 @@ import dagster as dg
 from ingest import load, registry, release_poll, settings
 from ingest.errors import SourceError
 from ingest.transport import make_transport
-from orchestration.assets.dbt import dbt_models
+from orchestration.assets.dbt import downstream_of
 from orchestration.assets.report import REPORT_KEY
 from orchestration.assets.serving import SERVING_KEY
 from orchestration.jobs import SKIP_UNCHANGED, materialize_everything
@@ -45,9 +46,10 @@ def today() -> dt.date:
     return load.replay_today() or dt.datetime.now(dt.UTC).date()
 
 
-def downstream_of_raw() -> list[dg.AssetKey]:
-    """Every asset a new raw value can change: all dbt models, the serving file and the report."""
-    return [*dbt_models.keys, SERVING_KEY, REPORT_KEY]
+def selection(raw: list[dg.AssetKey]) -> list[dg.AssetKey]:
+    """The raw assets with news and what they can change: the dbt models downstream of them (so the
+    run's `dbt build --select` leaves the others as they are), the serving file and the report."""
+    return [*raw, *downstream_of(raw), SERVING_KEY, REPORT_KEY]
 
 
 # Raw asset -> its probe (ingest.release_poll), for every raw table of the registry that has one.
@@ -87,7 +89,8 @@ def poll_all(
     minimum_interval_seconds=POLL_SECONDS,
     default_status=dg.DefaultSensorStatus.RUNNING,
     description="Polls every source for observations after its watermark (one small request per release) "
-    "and starts one run of the raw assets with news and everything downstream (orchestration/sensors.py).",
+    "and starts one run of the raw assets with news and the models, publish and report downstream of them "
+    "(orchestration/sensors.py).",
 )
 def releases(context: dg.SensorEvaluationContext):
     try:
@@ -104,6 +107,6 @@ def releases(context: dg.SensorEvaluationContext):
     )
     return dg.RunRequest(
         run_key=found,
-        asset_selection=[*(dg.AssetKey(["raw", asset]) for asset in sorted(news)), *downstream_of_raw()],
+        asset_selection=selection([dg.AssetKey(["raw", asset]) for asset in sorted(news)]),
         tags={**SKIP_UNCHANGED, "liquidity/release": found[:200]},
     )

@@ -77,16 +77,19 @@ TRANSLATOR = LiquidityTranslator(settings=DagsterDbtTranslatorSettings(enable_as
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """`dbt build`: seeds, staging, intermediate and marts with their tests (tests surface as asset checks).
 
-    Runs tagged `SKIP_UNCHANGED_TAG` (`make run`, the schedules) skip the build when nothing it reads
-    changed since the last build that was published: see `unchanged_since`."""
+    A run that selects only some models (the release sensor selects what is downstream of the raw
+    assets with news) builds those: dagster-dbt turns the selection into `dbt build --select`.
+    Runs tagged `SKIP_UNCHANGED_TAG` (`make run`, the schedules) skip the build when nothing any mart
+    reads changed since its last build, and that was published: see `unchanged_since`."""
     with warehouse.writer_lock():
-        inputs = inputs_fingerprint(warehouse)
+        inputs = model_inputs(warehouse)
         if context.run.tags.get(SKIP_UNCHANGED_TAG) == "true" and not context.is_subset:
             reason = unchanged_since(context.instance, inputs, warehouse)
             if reason:
                 context.log.info("dbt build skipped: %s", reason)
+                first = mart_keys()[0]
                 yield dg.AssetObservation(
-                    asset_key=mart_keys()[0], metadata={DBT_SKIPPED: reason, INPUTS_FINGERPRINT: inputs}
+                    asset_key=first, metadata={DBT_SKIPPED: reason, INPUTS_FINGERPRINT: inputs[first]}
                 )
                 return
         # dbt's events reach the run log (and the UI) as dbt reports them. The dbt process holds
@@ -123,8 +126,8 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
                 100 * done.free_share,
             )
     # Only a build whose every model and test passed vouches for these inputs (`unchanged_since`).
-    vouched = {INPUTS_FINGERPRINT: inputs} if error is None else {}
     for key in built:
+        vouched = {INPUTS_FINGERPRINT: inputs[key]} if error is None and key in inputs else {}
         yield dg.AssetObservation(asset_key=key, metadata={**extra.get(key, {}), **vouched})
     yield from _with_failing_rows(held, failing)
     if error is not None:
@@ -136,17 +139,44 @@ DBT_SKIPPED = "dbt_build_skipped"
 DBT_INPUTS = ("dbt_project.yml", "models", "macros", "seeds", "tests")
 
 
-def inputs_fingerprint(warehouse: WarehouseResource) -> str:
-    """Everything `dbt build` reads: each raw table's content (ingest.warehouse.fingerprint, the raw
-    assets' data versions) and every file of the dbt project (SQL, YAML, seeds, vars)."""
-    digest = hashlib.sha256()
+def raw_ancestors() -> dict[dg.AssetKey, frozenset[dg.AssetKey]]:
+    """Each dbt asset's raw assets: the dbt sources it reads, directly or through other models."""
+    specs = dbt_models.specs_by_key
+    found: dict[dg.AssetKey, frozenset[dg.AssetKey]] = {}
+
+    def visit(key: dg.AssetKey) -> frozenset[dg.AssetKey]:
+        if key not in found:
+            deps = [d.asset_key for d in specs[key].deps]
+            found[key] = frozenset(
+                {d for d in deps if d not in specs and d.path[0] == "raw"}.union(
+                    *(visit(d) for d in deps if d in specs)
+                )
+            )
+        return found[key]
+
+    for key in specs:
+        visit(key)
+    return found
+
+
+def downstream_of(raw: list[dg.AssetKey]) -> list[dg.AssetKey]:
+    """The dbt assets a change in any of these raw assets can reach."""
+    return sorted((k for k, ancestors in raw_ancestors().items() if ancestors & set(raw)), key=str)
+
+
+def model_inputs(warehouse: WarehouseResource) -> dict[dg.AssetKey, str]:
+    """What each dbt asset's build reads: the content of its raw ancestors' tables
+    (ingest.warehouse.fingerprint, the raw assets' data versions) and every file of the dbt project
+    (SQL, YAML, seeds, vars), as one short digest per asset."""
+    tables: dict[str, str] = {}
     if warehouse.backend.exists():
         with warehouse.read_connection() as con:
             for table in raw_db.data_tables():
                 try:
-                    digest.update(f"{table}={raw_db.fingerprint(con, table)};".encode())
+                    tables[table] = raw_db.fingerprint(con, table)
                 except duckdb.CatalogException:
-                    digest.update(f"{table}=absent;".encode())
+                    tables[table] = "absent"
+    project = hashlib.sha256()
     root = settings.DBT_PROJECT_DIR
     for name in DBT_INPUTS:
         for file in (
@@ -154,23 +184,33 @@ def inputs_fingerprint(warehouse: WarehouseResource) -> str:
             if (root / name).is_dir()
             else [root / name]
         ):
-            digest.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
-    return digest.hexdigest()[:16]
+            project.update(str(file.relative_to(root)).encode() + b"\0" + file.read_bytes())
+    out = {}
+    for key, ancestors in raw_ancestors().items():
+        digest = project.copy()
+        for raw in sorted(ancestors, key=str):
+            table = f"raw.{raw.path[-1]}"
+            digest.update(f"{table}={tables.get(table, 'absent')};".encode())
+        out[key] = digest.hexdigest()[:16]
+    return out
 
 
-def unchanged_since(instance: dg.DagsterInstance, inputs: str, warehouse: WarehouseResource) -> str | None:
+def unchanged_since(
+    instance: dg.DagsterInstance, inputs: Mapping[dg.AssetKey, str], warehouse: WarehouseResource
+) -> str | None:
     """Why the build can be skipped, or None. Skipped only when every mart's last materialization came
-    from a fully passing build with these very inputs, that build's marts were published since
-    (serving/serving_duckdb materialized after it), and the mart tables are still in the warehouse."""
+    from a fully passing build with the inputs it has now (its raw ancestors and the dbt project:
+    `model_inputs`), those builds were published since (serving/serving_duckdb materialized after
+    the newest), and the mart tables are still in the warehouse."""
     from orchestration.assets.serving import SERVING_KEY
 
-    built = [instance.get_latest_materialization_event(key) for key in mart_keys()]
-    if not built or any(event is None for event in built):
+    built = {key: instance.get_latest_materialization_event(key) for key in mart_keys()}
+    if not built or any(event is None for event in built.values()):
         return None
-    if {vouched_inputs(instance, event) for event in built} != {inputs}:
+    if any(vouched_inputs(instance, event) != inputs[key] for key, event in built.items()):
         return None
     published = instance.get_latest_materialization_event(SERVING_KEY)
-    if published is None or published.timestamp < max(e.timestamp for e in built):
+    if published is None or published.timestamp < max(e.timestamp for e in built.values()):
         return None
     with warehouse.read_connection() as con:
         present = {
@@ -181,9 +221,10 @@ def unchanged_since(instance: dg.DagsterInstance, inputs: str, warehouse: Wareho
         }
     if not {key.path[-1] for key in mart_keys()} <= present:
         return None
+    runs = sorted({e.run_id[:8] for e in built.values()})
     return (
-        f"no raw table and no dbt project file changed since the build of run {built[0].run_id[:8]}, "
-        f"published by run {published.run_id[:8]} (inputs {inputs})"
+        f"no raw table and no dbt project file changed since the build{'s' * (len(runs) > 1)} of "
+        f"run{'s' * (len(runs) > 1)} {', '.join(runs)}, published by run {published.run_id[:8]}"
     )
 
 
