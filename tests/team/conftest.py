@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.assets.dbt import mart_keys
 from bench.pg_server import PgServer, postgres_server
+from orchestration.assets.dbt import mart_keys
 from tests.pipeline_support import clean_environ, replay, run_pipeline
 
 CUTS = ("2025-11-19", "2026-01-31")
