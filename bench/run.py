@@ -6,13 +6,14 @@ whole process tree, peak memory. Nothing here is a test: timings depend on the m
 else runs on it (the load average before each measurement is recorded next to it).
 
     .venv/bin/python -m bench.run                       # everything (about 5-8 minutes on 2 cores)
-    .venv/bin/python -m bench.run --only cold,bi        # some sections: cold incremental overhead bi scale
+    .venv/bin/python -m bench.run --only cold,bi        # some sections: cold incremental overhead bi scale private lake
     .venv/bin/python -m bench.run --sizes 100,300       # smaller scale run
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import importlib.metadata
 import json
@@ -31,7 +32,7 @@ from unittest import mock
 import duckdb
 import psutil
 
-from bench import measure, stock, synthetic
+from bench import measure, pg_server, stock, synthetic
 from ingest import settings
 
 ROOT = settings.PROJECT_ROOT
@@ -41,7 +42,7 @@ DBT = settings.dbt_executable()
 REPLAY = (ROOT.parent / "shared" / "data" / "replay").resolve()
 FIRST_CUT, SECOND_CUT = "2025-11-19", "2026-01-31"
 RESULTS = ROOT / "bench" / "results.json"
-SECTIONS = ("cold", "incremental", "size", "overhead", "bi", "scale", "private")
+SECTIONS = ("cold", "incremental", "size", "overhead", "bi", "scale", "private", "lake")
 SIZE_RERUNS = 10
 DEFAULT_SIZES = (100, 300, 1000)
 
@@ -223,8 +224,10 @@ def run_steps(home: Path) -> dict:
     return json.loads(proc.stdout)
 
 
-def dbt_parse(bench: Bench, label: str, target: Path, data_dir: Path, partial: bool) -> dict:
-    env = with_dbt_env(clean_env(LIQUIDITY_DATA_DIR=str(data_dir)))
+def dbt_parse(
+    bench: Bench, label: str, target: Path, data_dir: Path, partial: bool, extra: dict[str, str] | None = None
+) -> dict:
+    env = with_dbt_env(clean_env(LIQUIDITY_DATA_DIR=str(data_dir), **(extra or {})))
     flag = [] if partial else ["--no-partial-parse"]
     command = [DBT, "parse", *flag, "--quiet", "--target-path", str(target), "--log-path", str(target)]
     return bench.run(label, command, env, cwd=settings.DBT_PROJECT_DIR)
@@ -333,6 +336,59 @@ def section_private(bench: Bench) -> None:
         entry["runs"] = {kind: [r["wall_s"] for r in kinds[kind]] for kind in kinds}
         out[name] = entry
     bench.results["private_api"] = {"rounds": PRIVATE_ROUNDS, "snapshot": FIRST_CUT, "variants": out}
+
+
+def section_lake(bench: Bench) -> None:
+    """The team setup's warehouse against the default, in this one bench run: a cold build of the
+    first snapshot and the incremental run to the second, on the embedded file and on DuckLake
+    (catalog in a throwaway PostgreSQL on 127.0.0.1, bench/pg_server.py; Parquet in a local
+    folder), interleaved (embedded cold, lake cold, embedded incremental, lake incremental) so both
+    see the same machine; the ratios are lake / embedded wall seconds. Skipped, saying why, when no
+    PostgreSQL server can be started here."""
+    print("7. DuckLake (PostgreSQL catalog, local Parquet) against the embedded file")
+    with contextlib.ExitStack() as stack:
+        try:
+            pg = stack.enter_context(pg_server.postgres_server())
+        except RuntimeError as exc:
+            bench.results["lake"] = {"skipped": str(exc)}
+            print(f"  skipped: {exc}")
+            return
+        lake_env = {
+            # The conninfo carries the throwaway server's password: it goes to the environment only
+            # (the pipeline redacts it), never into results.json.
+            "LIQUIDITY_WAREHOUSE": f"ducklake:postgres:{pg.conninfo(pg.create_database('bench_lake'))}",
+            "LIQUIDITY_LAKE_DATA_PATH": str(bench.workdir / "lake-section" / "lake_data"),
+        }
+        backends = {"embedded": {}, "lake": lake_env}
+        out: dict = {name: {} for name in backends}
+        for kind, cut in (("cold", FIRST_CUT), ("incremental", SECOND_CUT)):
+            for name, extra in backends.items():
+                data_dir = bench.workdir / "lake-section" / name
+                env = clean_env(LIQUIDITY_DATA_DIR=str(data_dir), **extra)
+                if kind == "cold":  # what `make prepare` does for this data dir and warehouse setting
+                    dbt_parse(
+                        bench, f"prepare: dbt parse ({name})", dbt_target(data_dir), data_dir, False, extra
+                    )
+                label = f"{name}: {kind} {cut}" if kind == "cold" else f"{name}: {kind} {FIRST_CUT} -> {cut}"
+                run = bench.run(label, [PYTHON, "-m", "orchestration.cli", "run"], {**env, **_replay(cut)})
+                run["dagster"] = run_steps(data_dir / "dagster_home")
+                out[name][kind] = run
+    bench.results["lake"] = {
+        "snapshots": [FIRST_CUT, SECOND_CUT],
+        "lake_catalog": "PostgreSQL 15, throwaway server on 127.0.0.1 (bench/pg_server.py)",
+        "lake_data_path": "local folder (Parquet)",
+        **out,
+        **{
+            f"{kind}_ratio_lake_to_embedded": round(
+                out["lake"][kind]["wall_s"] / out["embedded"][kind]["wall_s"], 3
+            )
+            for kind in ("cold", "incremental")
+        },
+    }
+
+
+def _replay(cut: str) -> dict[str, str]:
+    return {"LIQUIDITY_REPLAY_DIR": str(REPLAY / cut)}
 
 
 def section_sensor(bench: Bench) -> None:
@@ -670,6 +726,23 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
                     f"no-op {v['noop_wall_s']:.1f} s ({v['noop_ratio_to_shipped']:.2f}x)"
                 )
             rows.append((f"6. {name}", result, f"median of {private['rounds']}", "-"))
+    lake = results.get("lake")
+    if lake and "skipped" in lake:
+        rows.append(("7. DuckLake vs embedded file", f"skipped: {lake['skipped']}", "", "-"))
+    elif lake:
+        for kind, name in (
+            ("cold", f"cold build {FIRST_CUT}"),
+            ("incremental", f"incremental -> {SECOND_CUT}"),
+        ):
+            rows.append(
+                (
+                    f"7. {name}, DuckLake (PostgreSQL catalog, local Parquet) / embedded file",
+                    f"{lake['lake'][kind]['wall_s']:.1f} s / {lake['embedded'][kind]['wall_s']:.1f} s wall = "
+                    f"{lake[f'{kind}_ratio_lake_to_embedded']:.2f}x",
+                    "",
+                    "-",
+                )
+            )
     return rows
 
 
@@ -726,6 +799,8 @@ def main(argv: list[str] | None = None) -> int:
             section_scale(bench, sizes)
         if "private" in sections:
             section_private(bench)
+        if "lake" in sections:
+            section_lake(bench)
     finally:
         results.update(bench.results)
         results["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]

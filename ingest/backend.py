@@ -40,6 +40,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import importlib.util
+import logging
 import os
 import re
 import time
@@ -73,6 +74,7 @@ _URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)([^@\s]+)(@)", re.IGN
 _PRIMARY_KEY = re.compile(r",\s*PRIMARY KEY\s*\([^)]*\)\s*\)", re.IGNORECASE)
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)
 
 
 class WarehouseSettingError(ValueError):
@@ -354,7 +356,16 @@ class Backend:
             except duckdb.Error as exc:
                 if not (self.is_lake and is_conflict(exc)) or attempt == attempts:
                     raise
-                time.sleep(CONFLICT_BACKOFF_SECONDS * 2 ** (attempt - 1))
+                pause = CONFLICT_BACKOFF_SECONDS * 2 ** (attempt - 1)
+                # Said once per refused commit, so a run's log shows how often writers collided.
+                log.warning(
+                    "DuckLake commit conflict (attempt %d of %d), retrying in %.1f s: %s",
+                    attempt,
+                    attempts,
+                    pause,
+                    redact(str(exc)).splitlines()[-1][:200],
+                )
+                time.sleep(pause)
         raise AssertionError("unreachable")
 
 

@@ -179,7 +179,10 @@ def write_catalog(con: duckdb.DuckDBPyConnection) -> int:
     frame = pd.DataFrame([dataclasses.asdict(s) for s in load_catalog()])
     con.register("catalog_frame", frame)
     try:
-        con.execute("CREATE OR REPLACE TABLE raw.series_catalog AS SELECT * FROM catalog_frame")
+        # On DuckLake two runs replacing the table at once conflict (the second commit is refused): rerun it.
+        backend.of(con).retry_conflicts(
+            lambda: con.execute("CREATE OR REPLACE TABLE raw.series_catalog AS SELECT * FROM catalog_frame")
+        )
     finally:
         con.unregister("catalog_frame")
     return len(frame)
@@ -402,6 +405,12 @@ def watermark(con: duckdb.DuckDBPyConnection, spec: TableSpec, where: dict[str, 
 
 
 def log_load(con: duckdb.DuckDBPyConnection, **entry) -> None:
+    """One raw.load_log row. On DuckLake appends only conflict with a concurrent UPDATE or DELETE of
+    the same table (nothing changes load_log rows), but a refused commit is retried like every lake
+    write; inside a caller's transaction (the CoinGecko batch) a conflict could only surface at its
+    COMMIT, which this does not see."""
     columns = ", ".join(entry)
     marks = ", ".join("?" for _ in entry)
-    con.execute(f"INSERT INTO raw.load_log ({columns}) VALUES ({marks})", list(entry.values()))
+    backend.of(con).retry_conflicts(
+        lambda: con.execute(f"INSERT INTO raw.load_log ({columns}) VALUES ({marks})", list(entry.values()))
+    )

@@ -1,4 +1,4 @@
-"""The team setup: a throwaway PostgreSQL (tests/pg_support.py) holding a DuckLake catalog, and the
+"""The team setup: a throwaway PostgreSQL (bench/pg_server.py) holding a DuckLake catalog, and the
 2025-11-19 then 2026-01-31 replays run into it with a BI reader process watching the published marts."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from bench.pg_server import PgServer, postgres_server
 from orchestration.assets.dbt import mart_keys
-from tests.pg_support import PgServer, postgres_server
 from tests.pipeline_support import clean_environ, replay, run_pipeline
 
 CUTS = ("2025-11-19", "2026-01-31")

@@ -3,6 +3,7 @@ commit is DuckLake's transaction conflict, and the upserts retry it."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import duckdb
@@ -79,3 +80,40 @@ def test_parallel_upserts_into_one_raw_table_all_land(pg, tmp_path):
             "min(previous_value) FROM raw.fred_observations"
         ).fetchone()
     assert rows == (240, 240, 2.0, 1.0)
+
+
+def test_writers_replacing_the_series_catalog_and_logging_loads_at_once_all_succeed(pg, tmp_path):
+    """Two CREATE OR REPLACE of one DuckLake table conflict (the second commit is refused): two runs
+    writing raw.series_catalog, and their load_log rows, at the same time must both succeed."""
+    lake = pg_lake(pg, tmp_path, "lake_catalog_writers")
+    with lake.open() as con:
+        con.execute(lake.ddl(warehouse.DDL))
+    errors, start = [], threading.Barrier(3)
+
+    def run(n: int) -> None:
+        try:
+            with lake.open() as con:
+                start.wait()
+                for i in range(4):
+                    warehouse.write_catalog(con)
+                    warehouse.log_load(
+                        con,
+                        run_id=f"r{n}",
+                        source="fred",
+                        series=f"S{i}",
+                        loaded_at=dt.datetime(2026, 1, 1),
+                        mode="replay",
+                        status="ok",
+                    )
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, args=(n,)) for n in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    with lake.open(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM raw.load_log").fetchone()[0] == 12
+        assert con.execute("SELECT count(*) FROM raw.series_catalog").fetchone()[0] > 10

@@ -11,11 +11,11 @@ import duckdb
 import pytest
 
 from bench.mart_hashes import table_hashes
+from bench.pg_server import SUPERUSER_PASSWORD
 from ingest import backend
 from orchestration import publish_gate
 from orchestration.assets.dbt import mart_keys
 from orchestration.assets.serving import PUBLISH_MESSAGE, PublishBlocked, publish_in_warehouse
-from tests.pg_support import SUPERUSER_PASSWORD
 from tests.pipeline_support import shared_run
 
 pytestmark = pytest.mark.integration

@@ -1,10 +1,12 @@
-"""A throwaway PostgreSQL server for the team-setup tests (DuckLake catalog, serving target).
+"""A throwaway PostgreSQL server for the team-setup tests and `make bench`'s lake section (DuckLake
+catalog, serving target, Dagster instance). Here, not under tests/, because bench must not import tests.
 
 Debian's `postgresql-15` (`pg_config --bindir` names the folder with initdb and pg_ctl; `make test`
 installs the package when it is missing, scripts/ensure_postgres.sh). PostgreSQL refuses to run as
 root, so as root the server runs as the `postgres` user (runuser); the data folder is made
 traversable for it. It listens on 127.0.0.1 on a free port, host connections need a password
-(SCRAM), and it is stopped at teardown. Tests skip, saying why, when no server can be started.
+(SCRAM), and it is stopped at teardown. Tests skip (and the bench section is skipped), saying why, when no
+server can be started.
 """
 
 from __future__ import annotations
