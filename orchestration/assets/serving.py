@@ -64,9 +64,11 @@ def publish(
     serving_path.parent.mkdir(parents=True, exist_ok=True)
     tmp = serving_path.with_name(f".{serving_path.name}.{os.getpid()}.tmp")
     # Also the leftovers (file and WAL) of a publish that was killed: its pid is in their names, so
-    # nothing else removes them. The caller holds the warehouse writer lock: no other publish is running.
+    # nothing else removes them. Only those of dead processes: on the lake there is no writer lock, and
+    # another run on this machine may be building its candidate right now.
     for stale in serving_path.parent.glob(f".{serving_path.name}.*.tmp*"):
-        stale.unlink(missing_ok=True)
+        if not _pid_alive(stale.name, serving_path.name):
+            stale.unlink(missing_ok=True)
     counts: dict[str, int] = {}
     verdict = None
     con = duckdb.connect(str(tmp), config=dict(backend.CONNECTION_CONFIG))
@@ -93,6 +95,21 @@ def publish(
         raise PublishBlocked(verdict)
     raw_db.replace_atomically(tmp, serving_path)
     return Published(counts, verdict, replaced=True)
+
+
+def _pid_alive(leftover: str, serving_name: str) -> bool:
+    """Whether the process named in a candidate's file name (`.<serving>.<pid>.tmp[.wal]`) is running
+    and is not this one (this process's own leftover is from an earlier publish that failed)."""
+    pid = leftover[len(serving_name) + 2 :].split(".", 1)[0]
+    if not pid.isdigit() or int(pid) == os.getpid():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
 
 
 @dataclasses.dataclass(frozen=True)

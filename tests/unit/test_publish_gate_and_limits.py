@@ -222,3 +222,40 @@ def test_failed_checks_show_their_first_offending_rows():
         "4 values contradict the catalog units: series=WRESBAL date=2026-01-01 value=-1.0;"
     )
     assert reason.endswith("(+1 more)")
+
+
+def test_a_publish_removes_dead_runs_leftovers_and_keeps_a_live_ones(tmp_path):
+    """A killed publish leaves `.serving.duckdb.<pid>.tmp[.wal]` behind; the next publish removes it.
+    On the lake there is no writer lock, so a candidate whose process is still running (another run
+    on this machine) is left alone."""
+    import subprocess
+    import sys
+
+    import duckdb
+
+    from orchestration.assets.serving import publish
+
+    warehouse = tmp_path / "warehouse.duckdb"
+    con = duckdb.connect(str(warehouse))
+    con.execute("CREATE SCHEMA marts; CREATE TABLE marts.m AS SELECT range AS i FROM range(3)")
+    con.close()
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        serving = tmp_path / "serving.duckdb"
+        kept = tmp_path / f".serving.duckdb.{live.pid}.tmp"
+        gone = [
+            tmp_path / f".serving.duckdb.{dead.pid}.tmp",
+            tmp_path / f".serving.duckdb.{dead.pid}.tmp.wal",
+        ]
+        for path in (kept, *gone):
+            path.write_bytes(b"partial")
+        assert publish(warehouse, serving, ["m"]).replaced
+        assert kept.exists() and not any(p.exists() for p in gone)
+        assert (
+            duckdb.connect(str(serving), read_only=True).execute("SELECT count(*) FROM m").fetchone()[0] == 3
+        )
+    finally:
+        live.kill()
+        live.wait()
