@@ -38,7 +38,7 @@ def _bindir() -> Path | None:
     return None
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -98,7 +98,7 @@ def postgres_server() -> Iterator[PgServer]:
     if os.geteuid() == 0:
         os.chown(root, owner.pw_uid, owner.pw_gid)
         os.chown(pwfile, owner.pw_uid, owner.pw_gid)
-    port = _free_port()
+    port = free_port()
     ctl = str(bindir / "pg_ctl")
     try:
         subprocess.run(

@@ -5,7 +5,7 @@ Every measurement runs in a fresh subprocess (`bench.measure`): wall seconds, CP
 whole process tree, peak memory. Nothing here is a test: timings depend on the machine and on what
 else runs on it (the load average before each measurement is recorded next to it).
 
-    .venv/bin/python -m bench.run                       # everything (about 5-8 minutes on 2 cores)
+    .venv/bin/python -m bench.run                       # everything (881 s on 2 cores on 2026-12-01)
     .venv/bin/python -m bench.run --only cold,bi        # some sections: cold incremental overhead bi scale private lake
     .venv/bin/python -m bench.run --sizes 100,300       # smaller scale run
 """

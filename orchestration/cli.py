@@ -132,7 +132,9 @@ class _SkippedDbtChecks(logging.Filter):
 
 
 def _quiet_skipped_dbt_checks() -> None:
-    logging.getLogger("dagster._core.execution.plan.active").addFilter(_SkippedDbtChecks())
+    logger = logging.getLogger("dagster._core.execution.plan.active")
+    if not any(isinstance(f, _SkippedDbtChecks) for f in logger.filters):
+        logger.addFilter(_SkippedDbtChecks())
 
 
 def backfill(source: str, series: str, start: str, end: str) -> int:

@@ -7,6 +7,7 @@ carries its row count and date range, marts also their headline value and a prev
 """
 
 import contextlib
+import functools
 import hashlib
 import json
 import os
@@ -139,8 +140,10 @@ DBT_SKIPPED = "dbt_build_skipped"
 DBT_INPUTS = ("dbt_project.yml", "models", "macros", "seeds", "tests")
 
 
+@functools.cache
 def raw_ancestors() -> dict[dg.AssetKey, frozenset[dg.AssetKey]]:
-    """Each dbt asset's raw assets: the dbt sources it reads, directly or through other models."""
+    """Each dbt asset's raw assets: the dbt sources it reads, directly or through other models (the
+    graph of the loaded manifest, so computed once per process)."""
     specs = dbt_models.specs_by_key
     found: dict[dg.AssetKey, frozenset[dg.AssetKey]] = {}
 
@@ -161,7 +164,8 @@ def raw_ancestors() -> dict[dg.AssetKey, frozenset[dg.AssetKey]]:
 
 def downstream_of(raw: list[dg.AssetKey]) -> list[dg.AssetKey]:
     """The dbt assets a change in any of these raw assets can reach."""
-    return sorted((k for k, ancestors in raw_ancestors().items() if ancestors & set(raw)), key=str)
+    changed = set(raw)
+    return sorted((k for k, ancestors in raw_ancestors().items() if ancestors & changed), key=str)
 
 
 def model_inputs(warehouse: WarehouseResource) -> dict[dg.AssetKey, str]:

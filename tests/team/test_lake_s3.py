@@ -6,7 +6,6 @@ secret key reaches no log, metadata, catalog or file."""
 from __future__ import annotations
 
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 import requests
 
 from bench.mart_hashes import table_hashes
+from bench.pg_server import free_port
 from ingest import backend
 from tests.pipeline_support import run_pipeline, shared_run
 
@@ -24,17 +24,11 @@ BUCKET = "liquidity-lake"
 SECRET_KEY = "s3-Secret-Key-0f1e2d"  # noqa: S105 (moto accepts any key)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def s3_endpoint(tmp_path_factory) -> Iterator[str]:
     """moto's S3 API in its own process on a free loopback port, with one empty bucket."""
     pytest.importorskip("moto.server", reason="moto[server] is not installed (pip install -e '.[dev]')")
-    port = _free_port()
+    port = free_port()
     log = tmp_path_factory.mktemp("moto") / "moto.log"
     with log.open("w") as out:
         server = subprocess.Popen(
