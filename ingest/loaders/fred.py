@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pandas as pd
+
 from ingest import catalog, fred, loading, registry, warehouse
 from ingest.errors import PayloadError
 from ingest.loading import LoadContext, SeriesLoad, SourceLoad, Window
@@ -19,20 +21,24 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
 
         def work(series=series) -> SeriesLoad:
             if window is not None:
-                (start, end), last, note = window, None, loading.backfill_note(window)
+                windows, last = [(*window, loading.backfill_note(window))], None
             else:
                 first, last = warehouse.loaded_range(ctx.con, TABLE.spec, {"series_id": series.series_id})
-                (start, note), end = ctx.series_window(series, first, last), None
-            frame, responses = fred.fetch(ctx.transport, series, start, end, ctx.keys.fred)
+                windows = ctx.series_windows(series, first, last)
+            frames, responses = [], []
+            for start, end, note in windows:
+                frame, got = fred.fetch(ctx.transport, series, start, end, ctx.keys.fred)
+                if window is None:
+                    kind = loading.fetch_kind(last, start, note)
+                    loading.log_received(ctx, "fred", series.series_id, frame, kind)
+                # Each window's rows name the payload they came from.
+                frames.append(loading.provenance(frame, got, series.release_rule, series.series_id))
+                responses += got
             if frame.empty and series.required and window is None:
-                # The window always reaches back before the last loaded observation: an empty body of
-                # a required series is a damaged or changed file, not "nothing new".
+                # The (last) window always reaches back before the last loaded observation: an empty
+                # body of a required series is a damaged or changed file, not "nothing new".
                 raise PayloadError("fred", series.series_id, f"no observation from {start} on in the body")
-            frame = loading.provenance(frame, responses, series.release_rule, series.series_id)
-            if window is None:
-                loading.log_received(
-                    ctx, "fred", series.series_id, frame, loading.fetch_kind(last, start, note)
-                )
+            frame = pd.concat([f for f in frames if not f.empty] or frames[-1:], ignore_index=True)
             loaded = loading.observation_load(
                 ctx,
                 TABLE.spec,
@@ -42,7 +48,7 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
                 responses,
                 expect_new=window is None and last is None,
             )
-            loaded.message = note
+            loaded.message = "; ".join(note for *_, note in windows if note)
             return loaded
 
         required = series.required or window is not None

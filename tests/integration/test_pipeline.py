@@ -124,6 +124,12 @@ def test_incremental_run_requested_a_window_not_full_history(incremental_dir):
     backfilled = {s for s, _, message in rows if message.startswith("history backfill")}
     # WTREGEN's 2025-11-19 file starts in 2007; TLAACBW027SBOG's (old format) in 2009; DFF's in 2021.
     assert backfilled == {"WTREGEN", "TLAACBW027SBOG", "DFF"}
+    # The backfill asked only for the stretch before the first loaded row, besides the usual window:
+    # the 2026-01-31 files have nothing earlier for DFF and TLAACBW027SBOG, and 211 WTREGEN weeks
+    # (2002-12-18..2006-12-27), not the 1,207 of its whole history.
+    payload = {s: n for s, n, _ in rows}
+    assert payload["DFF"] <= 110 and payload["TLAACBW027SBOG"] <= 110, payload
+    assert 211 <= payload["WTREGEN"] <= 211 + 20, payload
     # From 2025-11-19 minus 35 days to 2026-01-31 is 108 days: far below the full history (WALCL alone 1195 rows).
     assert len(windowed) == 8 and all(n <= 110 for _, n in windowed), windowed
 
