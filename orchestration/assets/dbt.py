@@ -76,7 +76,8 @@ TRANSLATOR = LiquidityTranslator(settings=DagsterDbtTranslatorSettings(enable_as
     dagster_dbt_translator=TRANSLATOR,
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
-    """`dbt build`: seeds, staging, intermediate and marts with their tests (tests surface as asset checks).
+    """`dbt build`: seeds, staging, intermediate and marts with their data tests (tests surface as
+    asset checks); dbt's unit tests run in `make test` instead (`BUILD_ARGS`).
 
     A run that selects only some models (the release sensor selects what is downstream of the raw
     assets with news) builds those: dagster-dbt turns the selection into `dbt build --select`.
@@ -102,7 +103,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         # dagster-dbt hands dbt this process's environment (copied when dbt starts): the warehouse
         # and the calendar start as resolved here.
         with settings.exported(settings.dbt_env()):
-            invocation = dbt.cli(["build"], context=context, target_path=settings.dbt_target_dir())
+            invocation = dbt.cli(BUILD_ARGS, context=context, target_path=settings.dbt_target_dir())
         try:
             for event in invocation.stream():
                 key = _event_key(context, event)
@@ -135,6 +136,10 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         raise error
 
 
+# dbt's unit tests check SQL logic on static inputs: the same answer on every run until a model
+# changes, so they run where models change (`make test`: tests/dbt_unit, and CI), not in every
+# pipeline run, as dbt's unit-test docs advise for production builds. Data tests (the checks) stay.
+BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
 INPUTS_FINGERPRINT = "inputs_fingerprint"
 DBT_SKIPPED = "dbt_build_skipped"
 DBT_INPUTS = ("dbt_project.yml", "models", "macros", "seeds", "tests")

@@ -9,6 +9,7 @@ delayed H.4.1 release, staleness, spreads, ratios, stress score) next to the mod
 from __future__ import annotations
 
 import datetime as dt
+import json
 import os
 import shutil
 import subprocess
@@ -168,6 +169,17 @@ def test_build_passes_on_an_empty_raw_layer(tmp_path: Path) -> None:
     result = run_dbt(tmp_path, "build")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert query(path, "SELECT count(*) FROM marts.liquidity_daily") == [(0,)]
+    # The pipeline's builds leave dbt's unit tests out (orchestration/assets/dbt.py BUILD_ARGS): this
+    # build is where every one of them runs, and passes.
+    target = tmp_path / "dbt_target"
+    declared = json.loads((target / "manifest.json").read_text())["unit_tests"]
+    ran = {
+        r["unique_id"]: r["status"]
+        for r in json.loads((target / "run_results.json").read_text())["results"]
+        if r["unique_id"].startswith("unit_test.")
+    }
+    assert declared and set(ran) == set(declared), sorted(set(declared) ^ set(ran))
+    assert set(ran.values()) == {"pass"}, ran
 
 
 def test_net_liquidity_spreads_and_ratios_by_hand(built: Path) -> None:

@@ -305,3 +305,12 @@ def test_serving_has_every_mart_and_is_readable_read_only(fresh_dir):
     tables = {r[0] for r in query(fresh_dir, "SELECT table_name FROM information_schema.tables")}
     # every mart model of the dbt project, as the manifest lists them, and nothing else
     assert tables == {key.path[-1] for key in mart_keys()}
+
+
+def test_pipeline_build_runs_data_tests_but_not_unit_tests(fresh_dir):
+    # Unit tests check SQL on static inputs and run in tests/dbt_unit; a pipeline run builds the
+    # models and their data tests (the asset checks) only.
+    results = json.loads((fresh_dir / "dbt_target" / "run_results.json").read_text())["results"]
+    kinds = {r["unique_id"].split(".")[0] for r in results}
+    assert kinds == {"model", "seed", "test"}, kinds
+    assert sum(r["unique_id"].startswith("test.") for r in results) > 250
