@@ -512,7 +512,15 @@ def section_scale(bench: Bench, sizes: list[int]) -> None:
         )
         built = bench.run(
             f"scale {n}: dbt build",
-            [DBT, "build", "--quiet", "--target-path", str(target), "--log-path", str(target)],
+            [
+                DBT,
+                *settings.DBT_BUILD_ARGS,
+                "--quiet",
+                "--target-path",
+                str(target),
+                "--log-path",
+                str(target),
+            ],
             env,
             cwd=settings.DBT_PROJECT_DIR,
         )

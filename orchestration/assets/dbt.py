@@ -77,7 +77,7 @@ TRANSLATOR = LiquidityTranslator(settings=DagsterDbtTranslatorSettings(enable_as
 )
 def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     """`dbt build`: seeds, staging, intermediate and marts with their data tests (tests surface as
-    asset checks); dbt's unit tests run in `make test` instead (`BUILD_ARGS`).
+    asset checks); dbt's unit tests run in `make test` instead (`settings.DBT_BUILD_ARGS`).
 
     A run that selects only some models (the release sensor selects what is downstream of the raw
     assets with news) builds those: dagster-dbt turns the selection into `dbt build --select`.
@@ -103,7 +103,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         # dagster-dbt hands dbt this process's environment (copied when dbt starts): the warehouse
         # and the calendar start as resolved here.
         with settings.exported(settings.dbt_env()):
-            invocation = dbt.cli(BUILD_ARGS, context=context, target_path=settings.dbt_target_dir())
+            invocation = dbt.cli(
+                list(settings.DBT_BUILD_ARGS), context=context, target_path=settings.dbt_target_dir()
+            )
         try:
             for event in invocation.stream():
                 key = _event_key(context, event)
@@ -136,10 +138,6 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         raise error
 
 
-# dbt's unit tests check SQL logic on static inputs: the same answer on every run until a model
-# changes, so they run where models change (`make test`: tests/dbt_unit, and CI), not in every
-# pipeline run, as dbt's unit-test docs advise for production builds. Data tests (the checks) stay.
-BUILD_ARGS = ["build", "--exclude-resource-type", "unit_test"]
 INPUTS_FINGERPRINT = "inputs_fingerprint"
 DBT_SKIPPED = "dbt_build_skipped"
 DBT_INPUTS = ("dbt_project.yml", "models", "macros", "seeds", "tests")

@@ -169,7 +169,7 @@ def test_build_passes_on_an_empty_raw_layer(tmp_path: Path) -> None:
     result = run_dbt(tmp_path, "build")
     assert result.returncode == 0, result.stdout[-5000:] + result.stderr[-2000:]
     assert query(path, "SELECT count(*) FROM marts.liquidity_daily") == [(0,)]
-    # The pipeline's builds leave dbt's unit tests out (orchestration/assets/dbt.py BUILD_ARGS): this
+    # The pipeline's builds leave dbt's unit tests out (ingest/settings.py DBT_BUILD_ARGS): this
     # build is where every one of them runs, and passes.
     target = tmp_path / "dbt_target"
     declared = json.loads((target / "manifest.json").read_text())["unit_tests"]

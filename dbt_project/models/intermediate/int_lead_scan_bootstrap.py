@@ -162,8 +162,10 @@ def model(dbt, session):
         "seed": dbt.config.get("seed"),
     }
     leads = np.arange(0, int(cfg["max_days"]) + 1, int(cfg["step_days"]))
-    crypto = dbt.ref("int_crypto_market_caps_long").df()
-    crypto = crypto[crypto["coin_id"].isna() & crypto["asset"].isin(ASSETS)]
+    # Only the wide assets leave DuckDB: the long table also holds every coin of LIQUIDITY_COINS
+    # (3.7 M rows at 1,000 coins), and pulling it whole into pandas cost ~1.3 GB for rows dropped here.
+    assets = ", ".join(f"'{a}'" for a in ASSETS)
+    crypto = dbt.ref("int_crypto_market_caps_long").filter(f"coin_id IS NULL AND asset IN ({assets})").df()
     liquidity = dbt.ref("int_net_liquidity_at_midnight").df().set_index("date_day").sort_index()
     liquidity.index = pd.to_datetime(liquidity.index)
     block, resamples = int(cfg["block_days"]), int(cfg["resamples"])
