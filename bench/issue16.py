@@ -36,7 +36,14 @@ SELECT = [
 def dbt_nodes(data_dir: Path, target: Path) -> dict:
     with settings.exported({"LIQUIDITY_DATA_DIR": str(data_dir)}):
         env = {**os.environ, **settings.dbt_env()}  # what the pipeline hands its own dbt commands
-    cmd = [settings.dbt_executable(), "build", "--select", *SELECT, "--target-path", str(target)]
+    cmd = [
+        settings.dbt_executable(),
+        *settings.DBT_BUILD_ARGS,
+        "--select",
+        *SELECT,
+        "--target-path",
+        str(target),
+    ]
     start = time.perf_counter()
     subprocess.run(cmd, cwd=settings.DBT_PROJECT_DIR, env=env, check=True, capture_output=True, text=True)
     wall = time.perf_counter() - start

@@ -448,7 +448,9 @@ def section_overhead(bench: Bench) -> None:
         [DBT, "--version"],
         env,
     )
+    floor = dbt_build_floor(bench)
     bench.results["overhead"] = {
+        "dbt_build_floor": floor,
         "definitions_load_s": _median(defs),
         "definitions_load_cpu_s": _median(defs, "cpu_s"),
         "dbt_parse_full_s": _median(full),
@@ -461,6 +463,43 @@ def section_overhead(bench: Bench) -> None:
             "dbt_version": version,
         },
     }
+
+
+def dbt_build_floor(bench: Bench) -> dict:
+    """The pipeline's `dbt build` (every node) on an empty raw layer against the same build on the
+    2025-11-19 raw layer: what a run costs in dbt when every node is rebuilt, however few rows
+    changed (the floor of a run whose news reaches every model)."""
+    out = {}
+    for label, cut in (("empty raw layer", None), (f"raw layer {FIRST_CUT}", FIRST_CUT)):
+        data_dir = bench.workdir / f"floor-{cut or 'empty'}"
+        target = data_dir / "dbt_target"
+        extra = {"LIQUIDITY_DATA_DIR": str(data_dir)}
+        if cut:
+            extra["LIQUIDITY_REPLAY_DIR"] = str(REPLAY / cut)
+        env = with_dbt_env(clean_env(**extra))
+        if cut:
+            subprocess.run([PYTHON, "-m", "ingest.load"], env=env, cwd=ROOT, check=True, capture_output=True)
+        else:
+            data_dir.mkdir(parents=True, exist_ok=True)
+            code = "from ingest import settings, warehouse\nwith warehouse.connect() as con: warehouse.write_catalog(con)"
+            subprocess.run([PYTHON, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True)
+        dbt_args = ["--quiet", "--target-path", str(target), "--log-path", str(target)]
+        subprocess.run(
+            [DBT, "parse", *dbt_args], env=env, cwd=settings.DBT_PROJECT_DIR, check=True, capture_output=True
+        )
+        runs = [
+            bench.run(
+                f"dbt build, {label} #{i}",
+                [DBT, *settings.DBT_BUILD_ARGS, *dbt_args],
+                env,
+                cwd=settings.DBT_PROJECT_DIR,
+            )
+            for i in (1, 2)
+        ]
+        results = json.loads((target / "run_results.json").read_text())["results"]
+        out[cut or "empty"] = {"wall_s": _median(runs), "nodes": len(results), "runs": runs}
+    out["empty_to_loaded_ratio"] = round(out["empty"]["wall_s"] / out[FIRST_CUT]["wall_s"], 3)
+    return out
 
 
 def section_bi(bench: Bench, runs: int) -> None:
@@ -673,6 +712,17 @@ def table(results: dict) -> list[tuple[str, str, str, str]]:
                 "-",
             )
         )
+        floor = over.get("dbt_build_floor")
+        if floor:
+            rows.append(
+                (
+                    "3. dbt build, every node: empty raw layer / 2025-11-19 raw layer",
+                    f"{floor['empty']['wall_s']:.2f} s / {floor[FIRST_CUT]['wall_s']:.2f} s "
+                    f"= {100 * floor['empty_to_loaded_ratio']:.0f}% ({floor['empty']['nodes']} nodes)",
+                    "",
+                    "-",
+                )
+            )
         rows.append(
             (
                 "3. dbt parse, full / partial",

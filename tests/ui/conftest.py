@@ -20,7 +20,6 @@ from __future__ import annotations
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -33,6 +32,7 @@ import requests
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 
+from bench.pg_server import free_port
 from ingest.settings import PROJECT_ROOT
 from tests.conftest import PIPELINE_ENV
 
@@ -131,12 +131,6 @@ def ui_data_dir(tmp_path_factory: pytest.TempPathFactory, replay_root: Path) -> 
     assert (data_dir / "serving.duckdb").is_file(), "the replay run left no serving.duckdb"
     assert (data_dir / "dagster_home" / "dagster.yaml").is_file(), "the run left no instance config"
     return data_dir
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def end_process_group(proc: subprocess.Popen) -> None:
