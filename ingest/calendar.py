@@ -101,6 +101,13 @@ def known_on(rule: str, observation: dt.date, series_id: str | None = None) -> d
     raise ValueError(f"unknown release rule {rule!r}")
 
 
+# Rules whose releases revise observations far older than any look-back: BEA's annual GDP update
+# rewrites the last several years of quarters (a comprehensive one, all of them). Such a series is
+# asked for its whole history on every run (GDP: ~90 quarters, ~2 KB), so the warehouse holds the
+# current vintage of every quarter as FRED does.
+REVISES_HISTORY = frozenset({"gdp_advance"})
+
+
 # The shortest delay between an observation's date and its publication that each rule allows,
 # holidays ignored (they only delay): a lower bound, so early releases never look like the future.
 MIN_PUBLICATION_LAG = {

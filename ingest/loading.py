@@ -86,6 +86,7 @@ HISTORY_TOLERANCE = {
 
 
 HISTORY_BACKFILL = "history backfill: loaded history began "
+REREAD_WHOLE = "whole history: its releases revise old observations (calendar.REVISES_HISTORY)"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,7 +105,8 @@ class LoadContext:
         self, series: catalog.Series, first: dt.date | None, last: dt.date | None
     ) -> list[tuple[dt.date, dt.date | None, str]]:
         """What to ask for, as (start, end or None = to the latest, note) windows: the full history on
-        a first run, else the watermark minus the look-back. While the loaded history begins later
+        a first run or for a series whose releases revise old observations (GDP), else the watermark
+        minus the look-back. While the loaded history begins later
         than the source's (catalog `first_observation`), also the missing stretch before it, and only
         that stretch: asking the whole history again cost e.g. WTREGEN, DFF and TLAACBW027SBOG
         ~60 KB on a run that needed the ~4 KB before WTREGEN's first loaded week.
@@ -114,6 +116,8 @@ class LoadContext:
         run."""
         if last is None:
             return [(self.start, None, "")]
+        if series.release_rule in calendar.REVISES_HISTORY:
+            return [(self.start, None, REREAD_WHOLE)]
         windows = [(self.window_start(last), None, "")]
         if series.first_observation is not None:
             expected = max(self.start, series.first_observation)

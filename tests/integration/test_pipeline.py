@@ -131,7 +131,9 @@ def test_incremental_run_requested_a_window_not_full_history(incremental_dir):
     assert payload["DFF"] <= 110 and payload["TLAACBW027SBOG"] <= 110, payload
     assert 211 <= payload["WTREGEN"] <= 211 + 20, payload
     # From 2025-11-19 minus 35 days to 2026-01-31 is 108 days: far below the full history (WALCL alone 1195 rows).
+    # GDP is asked whole (its annual revisions reach years back): 91 quarters from 2003.
     assert len(windowed) == 8 and all(n <= 110 for _, n in windowed), windowed
+    assert {s for s, _, message in rows if message.startswith("whole history")} == {"GDP"}
 
 
 # --- marts: incremental equals fresh ------------------------------------------------------------

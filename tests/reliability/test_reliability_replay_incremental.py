@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import shutil
 from collections import Counter
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import duckdb
 import pytest
 
 from ingest import load, settings
+from ingest.loading import HISTORY_BACKFILL as HISTORY
 
 FIRST, SECOND = "2025-11-19", "2026-01-31"
 KEYS = {
@@ -212,8 +214,50 @@ def test_replay_bodies_are_landed_with_matching_metadata(loads):
         1 for r in ("first", "inc_second", "inc_rerun") for s in loads[r].values() if s.status == "ok"
     )
     expected += sum(1 for k, s in loads["first"].items() if k[0] == "coingecko" and k[1] in settings.coins())
+    # and a FRED history backfill asks for the missing stretch besides its look-back window
+    expected += sum(
+        1
+        for r in ("first", "inc_second", "inc_rerun")
+        for s in loads[r].values()
+        if s.message.startswith(HISTORY)
+    )
     assert len(metas) == expected
     for meta_path in metas:
         meta = json.loads(meta_path.read_text())
         body = meta_path.with_name(meta_path.name.removesuffix(".meta.json")).read_bytes()
         assert meta["sha256"] == hashlib.sha256(body).hexdigest() and meta["status"] == 200
+
+
+def test_a_gdp_revision_years_back_reaches_the_warehouse(replay_root: Path, tmp_path: Path):
+    """BEA's annual update revises quarters years old, far outside the 35-day look-back: GDP is
+    asked for its whole history on every run (calendar.REVISES_HISTORY), so a revised 2022Q1 in
+    the next snapshot replaces the stored one (the old value kept as previous_value)."""
+    revised = tmp_path / "replay" / SECOND
+    shutil.copytree(replay_root / SECOND, revised)
+    gdp = revised / "fred" / "fredgraph" / "GDP.csv"
+    gdp.chmod(0o644)
+    text = gdp.read_text()
+    assert "\n2022-01-01,25250.347\n" in text  # the real 2026-01-31 vintage of 2022Q1
+    gdp.write_text(text.replace("\n2022-01-01,25250.347\n", "\n2022-01-01,25260.000\n"))
+    data_dir = tmp_path / "data"
+    with pytest.MonkeyPatch.context() as mp:
+        for name in ("FRED_API_KEY", "LIQUIDITY_START", "LIQUIDITY_COINS"):
+            mp.delenv(name, raising=False)
+        run(data_dir, replay_root / SECOND, mp, "as published")
+        second = run(data_dir, revised, mp, "revised")
+    assert second[("fred", "GDP")].updated == 1
+    assert second[("fred", "GDP")].message.startswith("whole history")
+    con = duckdb.connect(str(data_dir / "warehouse.duckdb"), read_only=True)
+    try:
+        row = con.execute(
+            "SELECT value, previous_value FROM raw.fred_observations "
+            "WHERE series_id = 'GDP' AND observation_date = DATE '2022-01-01'"
+        ).fetchone()
+        windowed = con.execute(
+            "SELECT count(*) FROM raw.load_log WHERE run_id = 'revised' AND series = 'WALCL' "
+            "AND rows_in_payload < 20"
+        ).fetchone()[0]
+    finally:
+        con.close()
+    assert row == (25260.0, 25250.347)
+    assert windowed == 1  # the other series still ask only for their look-back window
