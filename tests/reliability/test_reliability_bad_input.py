@@ -90,7 +90,9 @@ CASES = [
             Reply(429, b"", {"Retry-After": "0"}),
             Reply(200, walcl_body(h)),
         ),
-        hits=3,
+        # three attempts of the first request, then the look-back window: the fixture's WALCL begins
+        # after the catalog's first observation, so the first request asks for the stretch before it
+        hits=4,
     ),
     Case(
         "500-three-times",
@@ -244,7 +246,9 @@ CASES = [
             FREDGRAPH, "WALCL", Reply(200, walcl_body(h, [*h.wire.WALCL_ROWS, ("2030-01-01", "6600000")]))
         ),
         ("observation dated 2030-01-01 = 6600000.0 is in the future", "nothing of this payload was written"),
-        hits=1,
+        # the stretch before the fixture's first row (its rows up to 2025-12-09: none dated 2030), then
+        # the look-back window, which holds the 2030 row: the series fails and neither part is written
+        hits=2,
     ),
     Case(
         "future-date-ddp",
