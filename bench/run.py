@@ -481,7 +481,9 @@ def dbt_build_floor(bench: Bench) -> dict:
             subprocess.run([PYTHON, "-m", "ingest.load"], env=env, cwd=ROOT, check=True, capture_output=True)
         else:
             data_dir.mkdir(parents=True, exist_ok=True)
-            code = "from ingest import settings, warehouse\nwith warehouse.connect() as con: warehouse.write_catalog(con)"
+            code = (
+                "from ingest import warehouse\nwith warehouse.connect() as con: warehouse.write_catalog(con)"
+            )
             subprocess.run([PYTHON, "-c", code], env=env, cwd=ROOT, check=True, capture_output=True)
         dbt_args = ["--quiet", "--target-path", str(target), "--log-path", str(target)]
         subprocess.run(

@@ -106,10 +106,10 @@ class LoadContext:
     ) -> list[tuple[dt.date, dt.date | None, str]]:
         """What to ask for, as (start, end or None = to the latest, note) windows: the full history on
         a first run or for a series whose releases revise old observations (GDP), else the watermark
-        minus the look-back. While the loaded history begins later
-        than the source's (catalog `first_observation`), also the missing stretch before it, and only
-        that stretch: asking the whole history again cost e.g. WTREGEN, DFF and TLAACBW027SBOG
-        ~60 KB on a run that needed the ~4 KB before WTREGEN's first loaded week.
+        minus the look-back. While the loaded history begins later than the source's (catalog
+        `first_observation`), also the missing stretch before it, and only that stretch: asking the
+        whole history again cost e.g. WTREGEN, DFF and TLAACBW027SBOG ~60 KB on a run that needed
+        the ~4 KB before WTREGEN's first loaded week.
 
         A history backfill that already ran with the loaded history beginning on the same day found
         nothing earlier (the source, or a replay snapshot, starts there): it is not asked again on every
