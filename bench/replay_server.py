@@ -8,7 +8,7 @@ What it answers, from a snapshot folder laid out like `../shared/data/replay/<cu
 | `/graph/fredgraph.csv?id=&cosd=&coed=` | `fred/fredgraph/<id>.csv` | rows outside [cosd, coed] dropped; kept lines byte-identical |
 | `/fred/series?series_id=&api_key=&file_type=json` | catalog row + the CSV's date range | FRED's `seriess` JSON; `units` from `ingest/series_catalog.csv` |
 | `/fred/series/observations?series_id=&observation_start=&observation_end=&api_key=&file_type=json` | `fred/fredgraph/<id>.csv` | FRED's observations JSON (string values, `.` for missing, ascending) converted from the CSV, filtered to the window |
-| `/datadownload/Output.aspx?rel=&series=&from=&to=&filetype=csv&...` | `fed_ddp/<rel>.csv` | the six header rows kept, data rows outside [from, to] (MM/DD/YYYY) dropped, CRLF, no final newline |
+| `/datadownload/Output.aspx?rel=&series=&from=&to=&filetype=csv&...` | `fed_ddp/<rel>.csv` | `fed_ddp.serve`: data rows outside [from, to] (MM/DD/YYYY) dropped; `label=omit` keeps two of the six header rows; CRLF, no final newline |
 | `{/api/v3,/pro/api/v3}/coins/<id>/market_chart?vs_currency=usd&days=N` | `coingecko/coins/<id>/market_chart.json` | points older than `days` before the server's clock dropped (`max`: the file as recorded) |
 | `/price_charts/export/<id>/usd.csv` | `coingecko/export/<id>-usd-max.csv` | the file as recorded |
 | `{/api/v3,/pro/api/v3}/global` | `coingecko/global/global.json` | the file as recorded |
@@ -480,21 +480,15 @@ class ReplayServer:
     def _ddp(self, request: Request, release: str | None) -> Response:
         args = request.args
         body = self._file(f"fed_ddp/{release}.csv") if release in fed_ddp.PACKAGES else None
-        expected = {"filetype": "csv", "label": "include", "layout": "seriescolumn", "type": "package"}
+        expected = {"filetype": "csv", "layout": "seriescolumn", "type": "package"}
         if (
             body is None
             or args.get("series") != fed_ddp.PACKAGES[release]
+            or args.get("label") not in ("include", "omit")
             or any(args.get(k) != v for k, v in expected.items())
         ):
             return Response(HTML_ERROR_PAGE, 200, content_type="text/html")  # the DDP's error page
-        start, end = _us_date(args.get("from")), _us_date(args.get("to"))
-        lines = body.split(b"\r\n")
-        head, rows = lines[:6], [line for line in lines[6:] if line]
-        kept = [r for r in rows if _in_range(_iso(r.split(b",", 1)[0].decode()), start, end)]
-        out = b"\r\n".join(head + kept)
-        if body.endswith(b"\r\n"):
-            out += b"\r\n"
-        return Response(out, 200, content_type="text/csv")
+        return Response(fed_ddp.serve(body, dict(args)), 200, content_type="text/csv")
 
     # --- Treasury FiscalData -----------------------------------------------------------------------
     def _dts(self, request: Request, _ident) -> Response:
@@ -591,12 +585,6 @@ def _iso(value: str | None) -> dt.date | None:
         return dt.date.fromisoformat(value.strip())
     except ValueError:
         return None
-
-
-def _us_date(value: str | None) -> dt.date | None:
-    if not value:
-        return None
-    return dt.datetime.strptime(value, "%m/%d/%Y").date()
 
 
 def _in_range(day: dt.date | None, start: dt.date | None, end: dt.date | None) -> bool:

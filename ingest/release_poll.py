@@ -77,7 +77,7 @@ def poll_fed_ddp(transport: Transport, watermarks: dict[str, dt.date], today: dt
             if last is None:
                 continue
             wanted = catalog.series_for("fed_ddp", release)
-            frame, _ = fed_ddp.fetch(transport, release, wanted, last + ONE_DAY, None)
+            frame, _ = fed_ddp.fetch(transport, release, wanted, last + ONE_DAY, None, labels=False)
             if not frame.empty:
                 found[release] = frame["observation_date"].max()
         return found

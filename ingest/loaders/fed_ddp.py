@@ -12,9 +12,9 @@ RELEASES = ("H41", "H8")
 
 
 def _rows(
-    ctx: LoadContext, release: str, wanted: list[catalog.Series], start, end
+    ctx: LoadContext, release: str, wanted: list[catalog.Series], start, end, labels: bool = True
 ) -> tuple[pd.DataFrame, list]:
-    frame, responses = fed_ddp.fetch(ctx.transport, release, wanted, start, end)
+    frame, responses = fed_ddp.fetch(ctx.transport, release, wanted, start, end, labels)
     rules = {s.series_id: s.release_rule for s in wanted}
     parts = [
         loading.provenance(part, responses, rules[sid], sid)
@@ -56,7 +56,9 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
             # (the `served` and `freshness` checks name it).
             last = max((m for m in marks if m is not None), default=None)
             start = ctx.window_start(last)
-            frame, responses = _rows(ctx, release, wanted, start, None)
+            # A release's first load asks for the labelled header, whose units and multipliers are
+            # checked; a request that continues its loaded history omits the labels (fed_ddp).
+            frame, responses = _rows(ctx, release, wanted, start, None, labels=last is None)
             loading.log_received(ctx, TABLE.source, release, frame, loading.fetch_kind(last, start))
             loaded = loading.observation_load(
                 ctx, TABLE.spec, TABLE.source, release, frame, responses, expect_new=last is None

@@ -49,7 +49,9 @@ class Hit:
 class Router:
     """Routes by (path, id) where id is the `id`, `series_id` or `rel` query parameter (or None).
 
-    A route holds a list of replies: each request takes the first; the last one repeats.
+    A route holds a list of replies: each request takes the first; the last one repeats. A DDP
+    reply of status 200 is answered with the DDP's query semantics (`fed_ddp.serve`: the `from`/`to`
+    window, `label=omit`), as the real program would for that file.
     """
 
     def __init__(self, base_url: str):
@@ -86,7 +88,8 @@ class Router:
             release = self.release
         if reply.hang:
             release.wait(timeout=10)
-        return WResponse(reply.body, status=reply.status, headers=reply.headers)
+        body = fed_ddp.serve(reply.body, args) if request.path == DDP and reply.status == 200 else reply.body
+        return WResponse(body, status=reply.status, headers=reply.headers)
 
 
 def _key(args: dict[str, str]) -> str | None:

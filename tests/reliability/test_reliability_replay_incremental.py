@@ -228,6 +228,21 @@ def test_replay_bodies_are_landed_with_matching_metadata(loads):
         assert meta["sha256"] == hashlib.sha256(body).hexdigest() and meta["status"] == 200
 
 
+def test_ddp_labels_are_asked_once_per_release(loads):
+    """The first load of each DDP release asks for the labelled header (units and multipliers
+    checked); the runs that continue it ask `label=omit`, and still change nothing (the rerun test)."""
+    inc_dir = loads["dirs"][0]
+    asked: dict[str, list[str]] = {"include": [], "omit": []}
+    for meta_path in sorted((inc_dir / "landing" / "fed_ddp").rglob("*.meta.json")):
+        meta = json.loads(meta_path.read_text())
+        label = "omit" if "label=omit" in meta["url"] else "include"
+        asked[label].append(meta["series"])
+        body = meta_path.with_name(meta_path.name.removesuffix(".meta.json")).read_bytes()
+        assert body.startswith(b'"Unique Identifier:' if label == "omit" else b'"Series Description"')
+    assert sorted(asked["include"]) == ["H41", "H8"]  # the first run
+    assert sorted(asked["omit"]) == ["H41", "H41", "H8", "H8"]  # the second snapshot, then its rerun
+
+
 def test_a_gdp_revision_years_back_reaches_the_warehouse(replay_root: Path, tmp_path: Path):
     """BEA's annual update revises quarters years old, far outside the 35-day look-back: GDP is
     asked for its whole history on every run (calendar.REVISES_HISTORY), so a revised 2022Q1 in

@@ -196,6 +196,58 @@ def test_h8_growth_rate_file_is_refused(shared_data: Path):
         fed_ddp.parse_ddp_csv(path.read_bytes(), "H8", required)
 
 
+DDP_LABELLED = shared_files("h41/*.csv", "replay/*/fed_ddp/*.csv", "other/fed_ddp/FRB_H8_all.csv")
+OMIT_RECORDING = "other/fed_ddp/natashk_EFF-Rate-Scrapper/FRB_H15_2023-01-09.csv"
+
+
+@pytest.mark.parametrize("path", DDP_LABELLED)
+def test_ddp_label_omit_is_shaped_like_the_recorded_download(path: Path, shared_data: Path):
+    """`label=omit` as the replay serves it from a labelled recording: the two header rows, quoted and
+    CRLF-ended exactly as in the one raw label-free DDP download on record (H.15, 2023-01-09), and the
+    same values as the labelled file once scaled by `MULTIPLIERS`."""
+    recorded = (shared_data / OMIT_RECORDING).read_bytes()
+    release = "H8" if "H8" in path.name else "H41"
+    body = path.read_bytes()
+    served = fed_ddp.serve(body, {"label": "omit"})
+    head, first_data = served.split(b"\r\n")[:2], served.split(b"\r\n")[2]
+    recorded_head = recorded.split(b"\r\n")[:2]
+    # same row labels (the H.8 files have no space after "Unique Identifier:", as in their labelled form)
+    assert head[0].split(b",")[0].rstrip(b'" :') == recorded_head[0].split(b",")[0].rstrip(b'" :')
+    assert head[1].split(b",")[0] == recorded_head[1].split(b",")[0] == b'"Time Period"'
+    assert recorded_head[0].split(b",")[1] == b'"H15/H15/RIFSPFF_N.D"'
+    assert head[0].split(b",")[1].startswith(f'"{release}/{release}/'.encode())
+    assert first_data[:1].isdigit() and not served.endswith(b"\n") and not recorded.endswith(b"\n")
+    assert fed_ddp.serve(body, {}) == body  # labelled, no window: the file as recorded
+    wanted = catalog.series_for("fed_ddp", release)
+    labelled = fed_ddp.parse_ddp_csv(body, release, wanted)
+    bare = fed_ddp.parse_ddp_csv(served, release, wanted, labels=False)
+    pd.testing.assert_frame_equal(bare, labelled)
+    assert len(served) < len(body)
+
+
+def test_ddp_labelled_and_label_free_windows_agree(shared_data: Path):
+    """A window served both ways gives the same rows; the label-free header is what makes an
+    incremental H.4.1 request small (the 191 series' descriptions, units and multipliers)."""
+    path = shared_data / "replay" / "2026-01-31" / "fed_ddp" / "H41.csv"
+    if not path.exists():
+        pytest.skip(f"{path} absent")
+    body = path.read_bytes()
+    params = {"from": "02/15/2023", "to": "03/22/2023"}
+    wanted = catalog.series_for("fed_ddp", "H41")
+    labelled = fed_ddp.serve(body, {**params, "label": "include"})
+    bare = fed_ddp.serve(body, {**params, "label": "omit"})
+    rows = fed_ddp.parse_ddp_csv(labelled, "H41", wanted, D("2023-02-15"), D("2023-03-22"))
+    assert sorted(set(rows["observation_date"])) == [
+        D("2023-02-15") + dt.timedelta(weeks=w) for w in range(6)
+    ]
+    pd.testing.assert_frame_equal(
+        fed_ddp.parse_ddp_csv(bare, "H41", wanted, D("2023-02-15"), D("2023-03-22"), labels=False), rows
+    )
+    header = b"\r\n".join(body.split(b"\r\n")[:6])
+    assert len(labelled) - len(bare) == len(header) - len(b"\r\n".join(body.split(b"\r\n")[4:6]))
+    assert len(bare) < 0.5 * len(labelled)
+
+
 def fredgraph_values(path: Path) -> dict[dt.date, float]:
     frame = fred.parse_fredgraph_csv(path.read_bytes(), path.stem)
     return dict(zip(frame["observation_date"], frame["value"], strict=True))

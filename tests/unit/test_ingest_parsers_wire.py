@@ -239,13 +239,18 @@ def test_ddp_missing_multiplier_row(wire):
             "RESPPLLR_N.WW",
             "bad Multiplier",
         ),
+        (  # billions instead of millions: the label-free requests would be mis-scaled, so stop
+            lambda h, r: ([h[0], h[1], ["Multiplier:", "1000000", "1000000000", "1000000"], *h[3:]], r),
+            "RESPPLLR_N.WW",
+            "DDP Multiplier: 1e+09 differs from the 1e+06 this H41 package is read with",
+        ),
         (  # no wanted column in the package: an empty frame, not an error
             lambda h, r: ([*h[:5], [h[5][0]] + [c + "X" for c in h[5][1:]]], r),
             None,
             None,
         ),
     ],
-    ids=["ragged", "non-numeric", "duplicate", "unit", "multiplier", "no-columns"],
+    ids=["ragged", "non-numeric", "duplicate", "unit", "multiplier", "multiplier-changed", "no-columns"],
 )
 def test_ddp_bad_payloads(wire, mutate, series, reason):
     header, rows = mutate([list(r) for r in wire.H41_HEADER], [list(r) for r in wire.H41_ROWS])
@@ -271,11 +276,35 @@ def test_ddp_html_error_page_with_status_200(wire):
         fed_ddp.parse_ddp_csv(wire.HTML_ERROR_PAGE, "H41", h41_wanted())
 
 
+def test_ddp_label_free_layout(wire):
+    """`label=omit`: the `Unique Identifier:` and `Time Period` rows, values scaled by the package's
+    MULTIPLIERS; a body in the other layout is refused, whichever was asked for."""
+    labelled = wire.ddp(wire.H41_HEADER, wire.H41_ROWS)
+    bare = wire.ddp(wire.H41_HEADER[4:], wire.H41_ROWS)
+    assert bare.startswith(b'"Unique Identifier: ","H41/H41/')
+    expected = fed_ddp.parse_ddp_csv(labelled, "H41", h41_wanted())
+    frame = fed_ddp.parse_ddp_csv(bare, "H41", h41_wanted(), labels=False)
+    pd.testing.assert_frame_equal(frame, expected)
+    assert fed_ddp.serve(labelled, {"label": "omit"}) == bare
+    with pytest.raises(
+        PayloadError, match="fed_ddp H41: DDP header lacks the 'Series Description:', 'Unit:'"
+    ):
+        fed_ddp.parse_ddp_csv(bare, "H41", h41_wanted())
+    with pytest.raises(
+        PayloadError, match="fed_ddp H41: DDP header lacks the 'Unique Identifier:', 'Time Period:'"
+    ):
+        fed_ddp.parse_ddp_csv(labelled, "H41", h41_wanted(), labels=False)
+    ragged = wire.ddp(wire.H41_HEADER[4:], wire.H41_ROWS + [["2023-03-29", "1"]])
+    with pytest.raises(PayloadError, match="fed_ddp H41: line 7 has 2 fields, expected 4"):
+        fed_ddp.parse_ddp_csv(ragged, "H41", h41_wanted(), labels=False)
+
+
 def test_ddp_request_uses_package_and_dates(monkeypatch):
     req = fed_ddp.request("H41", D("2023-03-01"), D("2023-03-22"))
     assert req.params["rel"] == "H41" and req.params["series"] == fed_ddp.PACKAGES["H41"]
     assert req.params["from"] == "03/01/2023" and req.params["to"] == "03/22/2023"
     assert req.params["label"] == "include" and req.params["layout"] == "seriescolumn"
+    assert fed_ddp.request("H41", D("2023-03-01"), None, labels=False).params["label"] == "omit"
     monkeypatch.setenv("LIQUIDITY_DDP_PACKAGE_H41", "abc123")
     assert fed_ddp.request("H41", None, None).params["series"] == "abc123"
     with pytest.raises(ValueError, match="unknown DDP release"):
