@@ -57,8 +57,13 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
             last = max((m for m in marks if m is not None), default=None)
             start = ctx.window_start(last)
             # A release's first load asks for the labelled header, whose units and multipliers are
-            # checked; a request that continues its loaded history omits the labels (fed_ddp).
+            # checked; a request that continues its loaded history omits the labels (fed_ddp). A
+            # column served for the first time (a series new to the catalog, or back in the package)
+            # has not been checked yet: the window is asked again with its labels.
             frame, responses = _rows(ctx, release, wanted, start, None, labels=last is None)
+            unchecked = {s.series_id for s, mark in zip(wanted, marks, strict=True) if mark is None}
+            if last is not None and unchecked & set(frame["series_id"]):
+                frame, responses = _rows(ctx, release, wanted, start, None, labels=True)
             loading.log_received(ctx, TABLE.source, release, frame, loading.fetch_kind(last, start))
             loaded = loading.observation_load(
                 ctx, TABLE.spec, TABLE.source, release, frame, responses, expect_new=last is None

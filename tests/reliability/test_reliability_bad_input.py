@@ -535,3 +535,49 @@ def test_coingecko_null_points_never_overwrite_stored_values(harness: Harness, s
         f"2026-01-29 (all null) unchanged; 2026-01-31 added",
         name="loader: CoinGecko null points",
     )
+
+
+def test_a_ddp_column_served_for_the_first_time_has_its_labels_checked(harness: Harness, scenario):
+    """A run that continues a loaded release asks `label=omit`; when that answer carries a column
+    with no rows yet (a series new to the catalog, or back in the package), the window is asked
+    again with labels, so its unit is checked before any of its rows is written."""
+    h = harness
+    w = h.wire
+    drop = 2  # RESPPLLR_N.WW: absent from the first payload
+
+    def without(rows):
+        return [[c for i, c in enumerate(r) if i != drop] for r in rows]
+
+    h.serve_good(1)
+    h.router.set(DDP, "H41", Reply(body=w.ddp(without(w.H41_HEADER), without(w.H41_ROWS[:3]))))
+    h.run(fast_transport(h.landing), run_id="run1")
+    count = "SELECT count(*) FROM raw.fed_ddp_observations WHERE series_id = 'RESPPLLR_N.WW'"
+    assert h.table(count) == [(0,)]
+
+    def labels_asked() -> list[str]:
+        return [hit.args["label"] for hit in h.router.hits_for(DDP, "H41")]
+
+    wrong = [list(r) for r in w.H41_HEADER]
+    wrong[1][drop] = "Percent"
+    h.serve_good(2)
+    h.router.set(DDP, "H41", Reply(body=w.ddp(wrong, w.H41_ROWS)))
+    h.router.hits.clear()
+    second = h.run(fast_transport(h.landing), run_id="run2")
+    assert labels_asked() == ["omit", "include"]
+    assert second[("fed_ddp", "H41")].status == "failed"
+    assert "DDP unit 'Percent' contradicts the catalog's 'Currency'" in second[("fed_ddp", "H41")].message
+    assert h.table(count) == [(0,)]
+
+    h.router.set(DDP, "H41", Reply(body=w.ddp(w.H41_HEADER, w.H41_ROWS)))
+    h.router.hits.clear()
+    third = h.run(fast_transport(h.landing), run_id="run3")
+    assert labels_asked() == ["omit", "include"] and third[("fed_ddp", "H41")].status == "ok"
+    assert h.table(count) == [(len(w.H41_ROWS),)]
+    h.router.hits.clear()
+    h.run(fast_transport(h.landing), run_id="run4")
+    assert labels_asked() == ["omit"]  # every served column has rows now
+    scenario(
+        "a DDP column served for the first time on a label-free request is asked again with labels",
+        "run 2: omit then include, wrong unit refused, no row; run 3: loaded; run 4: omit only",
+        name="loader: DDP labels for a new column",
+    )
