@@ -135,6 +135,15 @@ def parse_ddp_csv(
     if any(len(header[label]) != width for label in expected):
         raise PayloadError(SOURCE, release, "DDP header rows have different numbers of columns")
     columns = {cell.strip(): i for i, cell in enumerate(header["Time Period"]) if i > 0}
+    # `Unique Identifier:` names each column as <release>/<group>/<id>: the header, all a label-free
+    # answer has to go on, must agree with itself
+    for i, (uid, sid) in enumerate(zip(header["Unique Identifier"], header["Time Period"], strict=True)):
+        if i > 0 and uid.strip().rsplit("/", 1)[-1] != sid.strip():
+            raise PayloadError(
+                SOURCE,
+                release,
+                f"DDP column {i + 1}: Unique Identifier {uid.strip()!r} is not {sid.strip()!r}",
+            )
     data_rows = rows[size:]
     for line_no, row in enumerate(data_rows, start=size + 1):
         if row and len(row) != width:

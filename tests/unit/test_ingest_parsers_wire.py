@@ -245,12 +245,26 @@ def test_ddp_missing_multiplier_row(wire):
             "DDP Multiplier: 1e+09 differs from the 1e+06 this H41 package is read with",
         ),
         (  # no wanted column in the package: an empty frame, not an error
-            lambda h, r: ([*h[:5], [h[5][0]] + [c + "X" for c in h[5][1:]]], r),
+            lambda h, r: ([*h[:4], *([row[0]] + [c + "X" for c in row[1:]] for row in h[4:])], r),
             None,
             None,
         ),
+        (  # the two naming rows disagree: columns shifted or relabelled
+            lambda h, r: ([*h[:5], [h[5][0], h[5][2], h[5][1], h[5][3]]], r),
+            "H41",
+            "DDP column 2: Unique Identifier 'H41/H41/RESPPALDK_N.WW' is not 'RESPPLLR_N.WW'",
+        ),
     ],
-    ids=["ragged", "non-numeric", "duplicate", "unit", "multiplier", "multiplier-changed", "no-columns"],
+    ids=[
+        "ragged",
+        "non-numeric",
+        "duplicate",
+        "unit",
+        "multiplier",
+        "multiplier-changed",
+        "no-columns",
+        "ids-disagree",
+    ],
 )
 def test_ddp_bad_payloads(wire, mutate, series, reason):
     header, rows = mutate([list(r) for r in wire.H41_HEADER], [list(r) for r in wire.H41_ROWS])
