@@ -78,3 +78,19 @@ def test_too_few_pairs_gives_no_estimate():
     x, y = rng.standard_normal(50), rng.standard_normal(50)
     out = run(y, x)
     assert out["best_lead_days"] is None and out["corr_ci_low"] is None
+
+
+def test_a_scope_sliced_from_the_whole_series_terms_is_the_scope_computed_alone():
+    """The model builds the pair terms once per asset and kind and slices each scope (period or
+    rolling window) out of them: every value equals computing the scope's days on their own."""
+    rng = np.random.default_rng(7)
+    x = ar1(rng, 1500, 0.9) * 1e3 + 5e3
+    y = np.exp(np.cumsum(0.02 * rng.standard_normal(1500))) * 1e12
+    y[rng.random(1500) < 0.05] = np.nan  # missing crypto days
+    xl = lagged(x, LEADS)
+    terms = boot.pair_terms(y, xl)
+    for i0, i1 in ((0, 1500), (200, 930), (731, 1461), (1400, 1500)):
+        alone = boot.scan_one(y[i0:i1], xl[i0:i1], LEADS, 60, 0.02, 60, 200, 0.9, [16, i0])
+        sliced = boot.scan_terms(terms[i0:i1], LEADS, 60, 0.02, 60, 200, 0.9, [16, i0])
+        assert sliced == alone, (i0, i1)
+        assert alone["best_lead_days"] is not None and alone["corr_ci_low"] is not None, (i0, i1)

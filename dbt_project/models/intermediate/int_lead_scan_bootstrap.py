@@ -58,12 +58,23 @@ def _best(r, leads):
     return np.where(none, -1, idx)
 
 
-def scan_one(y, x, leads, min_obs, tolerance, block, resamples, level, seed_key):
-    """y: (n_days,), x: (n_days, n_leads) aligned so x[t, j] is liquidity at day t - leads[j]."""
+def pair_terms(y, x):
+    """(n_days, n_leads, 6): each day's terms of the six sums, zero where a pair is incomplete.
+    y: (n_days,), x: (n_days, n_leads) aligned so x[t, j] is liquidity at day t - leads[j]."""
     valid = np.isfinite(y)[:, None] & np.isfinite(x)
     yv = np.where(valid, y[:, None], 0.0)
     xv = np.where(valid, x, 0.0)
-    stats = np.stack([valid.astype(float), xv, yv, xv * xv, yv * yv, xv * yv], axis=-1)  # (t, j, 6)
+    return np.stack([valid.astype(float), xv, yv, xv * xv, yv * yv, xv * yv], axis=-1)
+
+
+def scan_one(y, x, leads, min_obs, tolerance, block, resamples, level, seed_key):
+    """The point estimate and intervals of one scope's days (y, x as in `pair_terms`)."""
+    return scan_terms(pair_terms(y, x), leads, min_obs, tolerance, block, resamples, level, seed_key)
+
+
+def scan_terms(stats, leads, min_obs, tolerance, block, resamples, level, seed_key):
+    """`scan_one` from the scope's rows of `pair_terms`: the terms are elementwise, so the model
+    builds them once per asset and kind and slices each scope out of them (same values, same sums)."""
     r_point, n_point = _pearson(stats.sum(axis=0))
     r_point = np.where(n_point >= min_obs, np.round(r_point, 6), np.nan)
     j = int(_best(r_point, leads))
@@ -88,7 +99,7 @@ def scan_one(y, x, leads, min_obs, tolerance, block, resamples, level, seed_key)
         near_best_min_days=int(near.min()),
         near_best_max_days=int(near.max()),
     )
-    n_days = len(y)
+    n_days = len(stats)
     block = min(block, n_days)
     starts_available = n_days - block + 1
     n_blocks = -(-n_days // block)
@@ -186,14 +197,15 @@ def model(dbt, session):
             x_all = np.column_stack(
                 [nl.reindex(days - pd.Timedelta(days=int(lead))).to_numpy(dtype=float) for lead in leads]
             )
+            terms = pair_terms(y_all, x_all)
             for scope, period, start, end in _scopes(cfg, days[0], days[-1]):
                 if start > end:
                     continue
                 i0, i1 = days.get_loc(start), days.get_loc(end) + 1
                 min_obs = int(cfg["min_obs"]) if scope == "period" else max(int(cfg["min_obs"]), window_min)
                 key = f"{scope}|{period}|{asset}|{kind}|{start.date()}|{end.date()}"
-                result = scan_one(
-                    y_all[i0:i1], x_all[i0:i1], leads, min_obs, tolerance, block, resamples, level,
+                result = scan_terms(
+                    terms[i0:i1], leads, min_obs, tolerance, block, resamples, level,
                     [seed, zlib.crc32(key.encode())],
                 )
                 if scope == "window" and result["best_lead_days"] is None:
