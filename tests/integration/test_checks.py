@@ -206,6 +206,11 @@ def test_a_ddp_column_the_file_stops_serving_is_a_warn_naming_it(tmp_path, monke
             '"Time Period"',
             lambda line: line.replace('"RESPPLLDT_N.WW"', '"RESPPLLDT_RENAMED.WW"'),
         )
+        edit_line(  # and in the "Unique Identifier:" row, as a rename at the Board changes both
+            root / "fed_ddp" / "H41.csv",
+            '"Unique Identifier',
+            lambda line: line.replace('"H41/H41/RESPPLLDT_N.WW"', '"H41/H41/RESPPLLDT_RENAMED.WW"'),
+        )
 
     with load_raw(monkeypatch, data_dir, corrupted_snapshot(tmp_path, rename)) as con:
         finding = quality.served(con, "fed_ddp")
