@@ -100,7 +100,7 @@ def check_backfill(source: str, series_id: str, start, end) -> tuple[catalog.Ser
     """Validate a backfill request before anything is opened or fetched.
 
     fred / fed_ddp: the id must be a catalog series of that source; coingecko: a configured coin id
-    (LIQUIDITY_COINS); treasury_dts: its dataset, operating_cash_balance (every row of Table I).
+    (LIQUIDITY_COINS); treasury_dts: its dataset, operating_cash_balance (Table I's TGA balance rows).
     Returns (catalog series or None for a coin or the DTS, start, end)."""
     if source not in BACKFILL_SOURCES:
         raise ValueError(f"unknown source {source!r}; expected one of {', '.join(BACKFILL_SOURCES)}")

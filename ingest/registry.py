@@ -26,7 +26,7 @@ import dataclasses
 import importlib
 from collections.abc import Callable
 
-from ingest import catalog
+from ingest import catalog, treasury_dts
 
 # Every raw observation row's provenance: when it became public (release date and instant), when it
 # was fetched and last revised (with the value it replaced), where from, and the payload's digest.
@@ -237,9 +237,9 @@ RAW_TABLES: tuple[RawTable, ...] = (
     RawTable(
         name="treasury_dts_cash_balance",
         source="treasury_dts",
-        description="Treasury FiscalData Daily Treasury Statement, Table I (operating cash balance): every row "
-        "as published, all pages, balances in millions USD; the daily TGA closing balance is picked in dbt "
-        "staging.",
+        description="Treasury FiscalData Daily Treasury Statement, Table I (operating cash balance): the rows "
+        "that hold the TGA balance, under each of its three labels, as published, all pages, balances in "
+        "millions USD; dbt staging picks the daily TGA closing balance out of each label era.",
         columns="""
     observation_date     DATE      NOT NULL,
     account_type         VARCHAR   NOT NULL,
@@ -260,7 +260,7 @@ RAW_TABLES: tuple[RawTable, ...] = (
         headline=lambda: Headline(
             "TGA closing balance (usd_bn)",
             "open_today_bal",
-            where="account_type = 'Treasury General Account (TGA) Closing Balance'",
+            where=f"account_type = '{treasury_dts.TGA_CLOSING_BALANCE}'",
             scale=catalog.get("treasury_dts", "DTS_TGA_CLOSE").scale,
         ),
         preview=(

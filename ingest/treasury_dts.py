@@ -5,9 +5,15 @@ record_date&format=json&page[size]=&page[number]=` answers `{"data": [...], "met
 "total-count", "total-pages", ...}, "links": {...}}`; every value is a string, missing is the
 string "null", amounts are millions of USD. A client follows `meta["total-pages"]`.
 
-Rows are kept as published (one per record date and account type): which row holds the TGA
-balance changed twice (see `dbt_project/models/staging/treasury_dts/`), and staging, not this
-module, turns the three label eras into one daily series.
+Only the rows that hold the TGA balance are asked for (`account_type:eq:<label>`, one request per
+label era that can overlap the window, `TGA_ROWS`): the catalog has one DTS series, DTS_TGA_CLOSE,
+and Table I's other rows (deposits, withdrawals, the opening balance, the SFP account and the
+short-term investments) were three quarters of every answer. The rows are kept as published (one
+per record date and label); which label holds the balance changed twice, and staging
+(`dbt_project/models/staging/treasury_dts/`), not this module, turns the three eras into one
+daily series. A statement published after the newest TGA row received has no row under any known
+label (a fourth era): `fetch_tga` asks for one row after it, unfiltered, and refuses the answer
+naming that statement's labels, rather than load nothing and call it "nothing new".
 
 The API's query semantics (filter, sort, fields, paging) are also implemented here, in `serve`,
 for the replay transport and the local test server: a replay snapshot holds every row of the
@@ -43,14 +49,36 @@ BALANCES = ("close_today_bal", "open_today_bal", "open_month_bal", "open_fiscal_
 FIELDS = ("record_date", "account_type", *BALANCES, "table_nbr", "sub_table_name", "src_line_nbr")
 COLUMNS = ["observation_date", "account_type", *BALANCES, "table_nbr", "sub_table_name", "src_line_nbr"]
 NULL = "null"
+# The Table I row that holds the TGA balance, by label era (DOMAIN.md), each with the last record
+# date it was published under (None: in use). Staging maps each label to its balance column.
+TGA_CLOSING_BALANCE = "Treasury General Account (TGA) Closing Balance"
+TGA_ROWS: tuple[tuple[str, dt.date | None], ...] = (
+    ("Federal Reserve Account", dt.date(2021, 9, 30)),
+    ("Treasury General Account (TGA)", dt.date(2022, 4, 15)),
+    (TGA_CLOSING_BALANCE, None),
+)
 
 
-def request(start: dt.date | None, end: dt.date | None, page: int, page_size: int = PAGE_SIZE) -> Request:
+def tga_labels(start: dt.date | None) -> list[str]:
+    """The TGA labels whose era can overlap a window beginning on `start` (None: the whole history)."""
+    return [label for label, last in TGA_ROWS if start is None or last is None or last >= start]
+
+
+def request(
+    start: dt.date | None,
+    end: dt.date | None,
+    page: int,
+    page_size: int = PAGE_SIZE,
+    account_type: str | None = None,
+) -> Request:
+    """One page of Table I for [start, end]; `account_type` None = every row (the release probe)."""
     conditions = []
     if start:
         conditions.append(f"record_date:gte:{start.isoformat()}")
     if end:
         conditions.append(f"record_date:lte:{end.isoformat()}")
+    if account_type:
+        conditions.append(f"account_type:eq:{account_type}")
     params = {"fields": ",".join(FIELDS), "sort": "record_date,src_line_nbr", "format": "json"}
     if conditions:
         params["filter"] = ",".join(conditions)
@@ -205,9 +233,14 @@ def parse_page(body: bytes, page: int) -> tuple[pd.DataFrame, dict[str, int]]:
 
 
 def fetch(
-    transport: Transport, start: dt.date | None, end: dt.date | None = None, page_size: int | None = None
+    transport: Transport,
+    start: dt.date | None,
+    end: dt.date | None = None,
+    page_size: int | None = None,
+    account_type: str | None = None,
 ) -> list[tuple[pd.DataFrame, Response]]:
-    """Every page of the answer, in order, each with the response it came from.
+    """Every page of the answer, in order, each with the response it came from (`account_type`: only
+    the rows of that label, and a row of another label in the answer is a PayloadError).
 
     Follows `meta["total-pages"]` and checks that the pages add up: the same totals on every page,
     `total-pages` = ceil(`total-count` / page size), full pages before the last, the rows counted
@@ -219,9 +252,17 @@ def fetch(
     totals: tuple[int, int] | None = None
     page = 1
     while True:
-        resp = transport.fetch(request(start, end, page, page_size))
+        resp = transport.fetch(request(start, end, page, page_size, account_type))
         frame, counts = parse_page(resp.body, page)
         where = f"{DATASET} page {page}"
+        if account_type is not None and not frame.empty and (frame["account_type"] != account_type).any():
+            other = frame.loc[frame["account_type"] != account_type, "account_type"].iloc[0]
+            raise PayloadError(
+                SOURCE,
+                where,
+                f"asked for the rows labelled {account_type!r} and got one labelled {other!r} "
+                "(the API ignored the account_type filter?); nothing of this answer was written",
+            )
         if totals is None:
             totals = (counts["total-count"], counts["total-pages"])
             expected_pages = max(1, math.ceil(totals[0] / page_size))
@@ -271,5 +312,37 @@ def fetch(
             SOURCE,
             DATASET,
             f"{first['observation_date']} {first['account_type']!r} served twice across {len(pages)} pages",
+        )
+    return pages
+
+
+def fetch_tga(
+    transport: Transport, start: dt.date | None, end: dt.date | None = None, page_size: int | None = None
+) -> list[tuple[pd.DataFrame, Response]]:
+    """The TGA balance rows of [start, end]: every page of one request per label era that can
+    overlap the window (`tga_labels`), in era order.
+
+    Then one unfiltered row after the newest record date received (the release probe's request):
+    a statement there has no row under any label of `TGA_ROWS`, and the answer is a PayloadError
+    naming that statement and its first label, so a relabelling stops the load loudly instead of
+    reading as "nothing new"."""
+    pages: list[tuple[pd.DataFrame, Response]] = []
+    for label in tga_labels(start):
+        pages += fetch(transport, start, end, page_size, label)
+    received = [frame["observation_date"].max() for frame, _ in pages if not frame.empty]
+    after = max(received) + dt.timedelta(days=1) if received else start
+    if end is not None and after is not None and after > end:
+        return pages
+    resp = transport.fetch(request(after, end, 1, 1))
+    frame, counts = parse_page(resp.body, 1)
+    if not frame.empty:
+        day, label = frame["observation_date"].iloc[0], frame["account_type"].iloc[0]
+        known = ", ".join(repr(label) for label, _ in TGA_ROWS)
+        raise PayloadError(
+            SOURCE,
+            DATASET,
+            f"the statement of {day} has no TGA balance row under a known label ({known}); "
+            f"its first row is labelled {label!r} ({counts['total-count']} rows from {after} on): "
+            "the DTS relabelled Table I? nothing of this answer was written",
         )
     return pages

@@ -5,8 +5,9 @@ Schema `raw` in `$LIQUIDITY_DATA_DIR/warehouse.duckdb`:
   value as published in the source's units (DDP multiplier already applied);
 - `raw.coingecko_market_chart`: one row per (coin_id, observation_date, origin), origin `api` or `export`;
 - `raw.coingecko_global`: total crypto market cap, one row per (origin, snapped_at);
-- `raw.treasury_dts_cash_balance`: the Daily Treasury Statement's Table I rows as
-  published, one per (record date, account type), balances in millions USD (NULL for "null");
+- `raw.treasury_dts_cash_balance`: the Daily Treasury Statement's Table I rows that hold the TGA
+  balance (three labels over time), as published, one per (record date, account type), balances in
+  millions USD (NULL for "null");
 - `raw.series_catalog`: the series catalog as loaded by this run;
 - `raw.load_log`: one row per series fetch (rows, inserted, updated, bytes, URL without secrets).
 

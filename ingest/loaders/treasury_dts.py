@@ -16,10 +16,11 @@ TABLE = registry.get("treasury_dts_cash_balance")
 def _treasury_dts_rows(
     ctx: LoadContext, start: dt.date | None, end: dt.date | None
 ) -> tuple[pd.DataFrame, list[Response]]:
-    """Every page of the DTS answer for [start, end], each page's rows with that page's provenance
-    (URL, sha256) and the DTS release date (catalog rule of DTS_TGA_CLOSE) as known_on."""
+    """Every page of the DTS TGA balance rows for [start, end] (`treasury_dts.fetch_tga`), each
+    page's rows with that page's provenance (URL, sha256) and the DTS release date (catalog rule of
+    DTS_TGA_CLOSE) as known_on."""
     series = catalog.get(treasury_dts.SOURCE, treasury_dts.CATALOG_SERIES)
-    pages = treasury_dts.fetch(ctx.transport, start, end)
+    pages = treasury_dts.fetch_tga(ctx.transport, start, end)
     frames = [
         loading.provenance(frame, [resp], series.release_rule, series.series_id) for frame, resp in pages
     ]
@@ -27,8 +28,8 @@ def _treasury_dts_rows(
 
 
 def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None) -> SourceLoad:
-    """The DTS operating cash balance, incremental: from the last record date loaded minus the
-    look-back (the DTS is sometimes restated), full history on a first run."""
+    """The DTS TGA balance rows, incremental: from the last record date loaded minus the look-back
+    (the DTS is sometimes restated), full history on a first run."""
     started, req0, bytes0 = loading.counters(ctx)
     result = SourceLoad(TABLE.source, ctx.transport.mode)
 

@@ -189,7 +189,7 @@ class _NoRequests:
 
 def test_treasury_dts_backfill_restores_a_restated_window_through_the_cli(wh: Path, capsys):
     """Delete a week of DTS rows and restate one close; the CLI backfill asks FiscalData for exactly that
-    window (filter record_date gte/lte), restores the rows, updates the restated one with the old value
+    window (filter record_date gte/lte, the closing-balance label of 2024), restores the rows, updates the restated one with the old value
     in previous_value, and leaves every row outside the window as it was."""
     from orchestration import cli
 
@@ -198,7 +198,7 @@ def test_treasury_dts_backfill_restores_a_restated_window_through_the_cli(wh: Pa
     window = "observation_date BETWEEN DATE '2024-03-04' AND DATE '2024-03-08'"
     before_window = rows(wh, f"SELECT {columns} FROM {dts} WHERE {window} ORDER BY ALL")
     outside = rows(wh, f"SELECT * FROM {dts} WHERE NOT ({window}) ORDER BY ALL")
-    assert len(before_window) == 5 * 4
+    assert len(before_window) == 5  # one TGA closing-balance row per statement
     execute(wh, f"DELETE FROM {dts} WHERE observation_date BETWEEN DATE '2024-03-04' AND DATE '2024-03-06'")
     closing = "account_type = 'Treasury General Account (TGA) Closing Balance'"
     execute(
@@ -208,7 +208,7 @@ def test_treasury_dts_backfill_restores_a_restated_window_through_the_cli(wh: Pa
 
     argv = ["backfill", "--source", "treasury_dts", "--series", "operating_cash_balance"]
     assert cli.main([*argv, "--start", "2024-03-04", "--end", "2024-03-08"]) == 0
-    assert "treasury_dts operating_cash_balance 2024-03-04..2024-03-08: ok rows=20 inserted=12 updated=1" in (
+    assert "treasury_dts operating_cash_balance 2024-03-04..2024-03-08: ok rows=5 inserted=3 updated=1" in (
         capsys.readouterr().out
     )
     assert rows(wh, f"SELECT {columns} FROM {dts} WHERE {window} ORDER BY ALL") == before_window
@@ -221,7 +221,10 @@ def test_treasury_dts_backfill_restores_a_restated_window_through_the_cli(wh: Pa
     (url,) = rows(
         wh, "SELECT url FROM raw.load_log WHERE source = 'treasury_dts' AND message LIKE 'backfill%'"
     )[0]
-    assert "filter=record_date%3Agte%3A2024-03-04%2Crecord_date%3Alte%3A2024-03-08" in url
+    assert (
+        "filter=record_date%3Agte%3A2024-03-04%2Crecord_date%3Alte%3A2024-03-08%2C"
+        "account_type%3Aeq%3ATreasury+General+Account+%28TGA%29+Closing+Balance"
+    ) in url
     assert cli.main([*argv[:4], "WTREGEN", "--start", "2024-03-04", "--end", "2024-03-08"]) == 2
 
 

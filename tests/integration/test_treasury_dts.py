@@ -194,6 +194,8 @@ def test_a_day_shifted_by_one_business_day_fails_reconciliation(warehouse_copy):
 
 
 def test_incremental_run_asked_fiscaldata_for_a_window(incremental_dir):
+    """First run: the whole history, one request per TGA label era; then only the closing-balance
+    label's rows since the watermark minus the look-back (not Table I's other rows)."""
     rows = query(
         incremental_dir / "warehouse.duckdb",
         "SELECT url, rows_in_payload FROM raw.load_log WHERE source = 'treasury_dts' AND status = 'ok' "
@@ -201,8 +203,15 @@ def test_incremental_run_asked_fiscaldata_for_a_window(incremental_dir):
     )
     assert len(rows) == 2
     (first_url, first_rows), (second_url, second_rows) = rows
-    assert "filter=record_date%3Agte%3A2003-01-01" in first_url and first_rows == 8342
+    closing = "account_type%3Aeq%3ATreasury+General+Account+%28TGA%29+Closing+Balance"
+    assert "filter=record_date%3Agte%3A2003-01-01" in first_url and closing in first_url
+    assert first_rows == len(dts_closes("2025-11-19"))  # one TGA row per statement, in all three eras
     # watermark 2025-11-18 minus the 35-day look-back; rows to 2026-01-29
-    assert "filter=record_date%3Agte%3A2025-10-14" in second_url
-    days = sum(1 for d in dts_closes("2026-01-31") if d >= "2025-10-14")
-    assert second_rows == 4 * days  # four Table I rows a day since 2022-04-18
+    assert f"filter=record_date%3Agte%3A2025-10-14%2C{closing}" in second_url
+    assert second_rows == sum(1 for d in dts_closes("2026-01-31") if d >= "2025-10-14")
+    raw = query(
+        incremental_dir / "warehouse.duckdb",
+        "SELECT account_type, count(*) FROM raw.treasury_dts_cash_balance GROUP BY ALL ORDER BY ALL",
+    )
+    assert {label for label, _ in raw} == set(TGA_ROW)
+    assert sum(n for _, n in raw) == len(dts_closes("2026-01-31"))

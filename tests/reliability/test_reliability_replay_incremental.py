@@ -14,11 +14,12 @@ import json
 import shutil
 from collections import Counter
 from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
 
 import duckdb
 import pytest
 
-from ingest import load, settings
+from ingest import load, settings, treasury_dts
 from ingest.loading import HISTORY_BACKFILL as HISTORY
 
 FIRST, SECOND = "2025-11-19", "2026-01-31"
@@ -195,8 +196,8 @@ def test_second_snapshot_brings_the_documented_new_observations(loads):
     assert loads["inc_tables"]["raw.fred_observations"][("GDP", dt.date(2025, 7, 1))]
     for series_id in ("WALCL", "WRESBAL", "WTREGEN", "WDTGAL", "SOFR", "RRPONTSYD", "IORB", "EFFR"):
         assert second[("fred", series_id)].inserted > 0, series_id
-    # DTS record dates 2025-11-19..2026-01-29, four Table I rows each
-    assert second[("treasury_dts", "operating_cash_balance")].inserted == 4 * 48
+    # DTS record dates 2025-11-19..2026-01-29, one TGA closing-balance row each (not Table I's four)
+    assert second[("treasury_dts", "operating_cash_balance")].inserted == 48
     for key in (
         ("fed_ddp", "H41"),
         ("fed_ddp", "H8"),
@@ -221,6 +222,13 @@ def test_replay_bodies_are_landed_with_matching_metadata(loads):
         for s in loads[r].values()
         if s.message.startswith(HISTORY)
     )
+    # the DTS lands a body per TGA label era its window overlaps (all three on the first run, the
+    # closing balance's on the later ones) plus the unfiltered row after the newest, not one per run
+    dts = sorted((inc_dir / "landing" / "treasury_dts").rglob("*.meta.json"))
+    filters = [parse_qs(urlsplit(json.loads(m.read_text())["url"]).query)["filter"][0] for m in dts]
+    labelled = [f for f in filters if "account_type:eq:" in f]
+    assert len(labelled) == len(treasury_dts.TGA_ROWS) + 2 and len(filters) - len(labelled) == 3, filters
+    expected += len(dts) - 3
     assert len(metas) == expected
     for meta_path in metas:
         meta = json.loads(meta_path.read_text())

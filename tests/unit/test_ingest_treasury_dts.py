@@ -15,6 +15,7 @@ import json
 import math
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from ingest import calendar, catalog, treasury_dts
@@ -240,6 +241,82 @@ def test_fetch_refuses_pages_out_of_order_or_repeated(tmp_path):
         treasury_dts.fetch(
             Scripted(tmp_path / "b", [page(SEAM_ROWS[0:5]), page(SEAM_ROWS[4:9])]), None, None, page_size=5
         )
+
+
+class Recording:
+    """The replay transport over `rows`, recording each request's filter (what the server was asked)."""
+
+    mode = "replay"
+
+    def __init__(self, tmp_path: Path, rows: list[dict]):
+        self.inner = snapshot(tmp_path, body(rows))
+        self.filters: list[str] = []
+
+    def fetch(self, request):
+        self.filters.append(request.params.get("filter", ""))
+        return self.inner.fetch(request)
+
+
+def test_the_label_eras_end_where_the_recorded_rows_change_label():
+    """TGA_ROWS against the seam rows: each label's last record date is its last row."""
+    frame, _ = treasury_dts.parse_page(body(SEAM_ROWS), 1)
+    for label, last in treasury_dts.TGA_ROWS:
+        days = frame.loc[frame.account_type == label, "observation_date"]
+        assert not days.empty, label
+        if last is not None:
+            assert days.max() == last, label
+    assert treasury_dts.tga_labels(None) == [label for label, _ in treasury_dts.TGA_ROWS]
+    assert treasury_dts.tga_labels(dt.date(2022, 4, 15)) == [
+        "Treasury General Account (TGA)",
+        treasury_dts.TGA_CLOSING_BALANCE,
+    ]
+    assert treasury_dts.tga_labels(dt.date(2022, 4, 16)) == [treasury_dts.TGA_CLOSING_BALANCE]
+
+
+def test_fetch_tga_asks_each_label_era_that_overlaps_the_window_then_one_row_after(tmp_path):
+    transport = Recording(tmp_path, SEAM_ROWS)
+    pages = treasury_dts.fetch_tga(transport, None)
+    frame = pd.concat([f for f, _ in pages])
+    # the four TGA balance rows of the seams, none of Table I's other rows
+    assert list(zip(frame.observation_date.astype(str), frame.account_type, strict=True)) == [
+        ("2021-09-30", "Federal Reserve Account"),
+        ("2021-10-01", "Treasury General Account (TGA)"),
+        ("2022-04-15", "Treasury General Account (TGA)"),
+        ("2022-04-18", treasury_dts.TGA_CLOSING_BALANCE),
+    ]
+    labels = [f"account_type:eq:{label}" for label, _ in treasury_dts.TGA_ROWS]
+    assert transport.filters == [*labels, "record_date:gte:2022-04-19"]
+
+    later = Recording(tmp_path / "later", SEAM_ROWS)
+    pages = treasury_dts.fetch_tga(later, dt.date(2022, 4, 16))
+    assert [len(f) for f, _ in pages] == [1]
+    assert later.filters == [f"record_date:gte:2022-04-16,{labels[-1]}", "record_date:gte:2022-04-19"]
+
+
+def test_fetch_tga_refuses_a_statement_without_a_tga_row_under_a_known_label(tmp_path):
+    """The DTS relabels the closing row: asking by the known labels alone would read as "nothing
+    new" forever; the row after the newest TGA row names the statement and its label instead."""
+    relabelled = [
+        *SEAM_ROWS,
+        row("2022-04-19", "Treasury General Account (TGA) Opening Balance", "null", "841253", "651523",
+            "215160", "1", "Cash Balance Details"),
+        row("2022-04-19", "TGA Closing Balance", "null", "850000", "651523", "215160", "4",
+            "Cash Balance Details"),
+    ]  # fmt: skip
+    with pytest.raises(PayloadError) as err:
+        treasury_dts.fetch_tga(Recording(tmp_path, relabelled), dt.date(2022, 4, 16))
+    message = str(err.value)
+    assert message.startswith("treasury_dts operating_cash_balance: the statement of 2022-04-19 has no TGA")
+    assert "'Treasury General Account (TGA) Opening Balance' (2 rows from 2022-04-19 on)" in message
+
+
+def test_fetch_refuses_an_answer_that_ignored_the_account_type_filter(tmp_path):
+    ignoring = Scripted(tmp_path, [body(SEAM_ROWS)])  # every row, whatever was asked
+    with pytest.raises(PayloadError) as err:
+        treasury_dts.fetch(ignoring, None, None, account_type=treasury_dts.TGA_CLOSING_BALANCE)
+    assert "got one labelled 'Federal Reserve Account' (the API ignored the account_type filter?)" in str(
+        err.value
+    )
 
 
 def test_dts_release_rule_is_the_next_business_day_at_16_et():

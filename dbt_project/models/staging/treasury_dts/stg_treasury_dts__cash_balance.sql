@@ -4,8 +4,10 @@
 --   2021-10-01 .. 2022-04-15  'Treasury General Account (TGA)', balance in close_today_bal
 --   from 2022-04-18           separate '... Opening Balance' and '... Closing Balance' rows; the
 --                             closing balance is in open_today_bal (close_today_bal is "null")
--- Other rows (Supplementary Financing Program Account, Short-Term Cash Investments, deposits and
--- withdrawals) are not the TGA balance: their series_id and tga_close_millions are NULL.
+-- The loader asks for these three labels only (ingest/treasury_dts.py TGA_ROWS). Other Table I rows
+-- (Supplementary Financing Program Account, Short-Term Cash Investments, deposits and withdrawals),
+-- which a warehouse loaded before that may hold, are not the TGA balance: their series_id and
+-- tga_close_millions are NULL.
 with source as (
     select * from {{ source('treasury_dts', 'treasury_dts_cash_balance') }}
 ),
