@@ -318,21 +318,21 @@ def fetch(
 
 def fetch_tga(
     transport: Transport, start: dt.date | None, end: dt.date | None = None, page_size: int | None = None
-) -> list[tuple[pd.DataFrame, Response]]:
+) -> tuple[list[tuple[pd.DataFrame, Response]], Response | None]:
     """The TGA balance rows of [start, end]: every page of one request per label era that can
-    overlap the window (`tga_labels`), in era order.
+    overlap the window (`tga_labels`), in era order, and the probe's response (None: not asked).
 
-    Then one unfiltered row after the newest record date received (the release probe's request):
-    a statement there has no row under any label of `TGA_ROWS`, and the answer is a PayloadError
-    naming that statement and its first label, so a relabelling stops the load loudly instead of
-    reading as "nothing new"."""
+    The probe is one unfiltered row after the newest record date received (the release probe's
+    request): a statement there has no row under any label of `TGA_ROWS`, and the answer is a
+    PayloadError naming that statement and its first label, so a relabelling stops the load loudly
+    instead of reading as "nothing new"."""
     pages: list[tuple[pd.DataFrame, Response]] = []
     for label in tga_labels(start):
         pages += fetch(transport, start, end, page_size, label)
     received = [frame["observation_date"].max() for frame, _ in pages if not frame.empty]
     after = max(received) + dt.timedelta(days=1) if received else start
     if end is not None and after is not None and after > end:
-        return pages
+        return pages, None
     resp = transport.fetch(request(after, end, 1, 1))
     frame, counts = parse_page(resp.body, 1)
     if not frame.empty:
@@ -345,4 +345,4 @@ def fetch_tga(
             f"its first row is labelled {label!r} ({counts['total-count']} rows from {after} on): "
             "the DTS relabelled Table I? nothing of this answer was written",
         )
-    return pages
+    return pages, resp

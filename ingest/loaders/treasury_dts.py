@@ -18,13 +18,15 @@ def _treasury_dts_rows(
 ) -> tuple[pd.DataFrame, list[Response]]:
     """Every page of the DTS TGA balance rows for [start, end] (`treasury_dts.fetch_tga`), each
     page's rows with that page's provenance (URL, sha256) and the DTS release date (catalog rule of
-    DTS_TGA_CLOSE) as known_on."""
+    DTS_TGA_CLOSE) as known_on. The responses are the probe's (if asked) and then the pages': the
+    load log counts the bytes of all and names the last page's URL."""
     series = catalog.get(treasury_dts.SOURCE, treasury_dts.CATALOG_SERIES)
-    pages = treasury_dts.fetch_tga(ctx.transport, start, end)
+    pages, probe = treasury_dts.fetch_tga(ctx.transport, start, end)
     frames = [
         loading.provenance(frame, [resp], series.release_rule, series.series_id) for frame, resp in pages
     ]
-    return pd.concat(frames, ignore_index=True), [resp for _, resp in pages]
+    responses = [resp for _, resp in pages]
+    return pd.concat(frames, ignore_index=True), [probe, *responses] if probe else responses
 
 
 def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None) -> SourceLoad:

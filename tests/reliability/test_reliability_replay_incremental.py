@@ -229,6 +229,13 @@ def test_replay_bodies_are_landed_with_matching_metadata(loads):
     labelled = [f for f in filters if "account_type:eq:" in f]
     assert len(labelled) == len(treasury_dts.TGA_ROWS) + 2 and len(filters) - len(labelled) == 3, filters
     expected += len(dts) - 3
+    # the load log counts every byte fetched, the probe row's too: the sizes of the landed bodies
+    landed = sum(m.with_name(m.name.removesuffix(".meta.json")).stat().st_size for m in dts)
+    with duckdb.connect(str(inc_dir / "warehouse.duckdb"), read_only=True) as con:
+        logged = con.execute("SELECT sum(bytes) FROM raw.load_log WHERE source = 'treasury_dts'").fetchone()[
+            0
+        ]
+    assert logged == landed
     assert len(metas) == expected
     for meta_path in metas:
         meta = json.loads(meta_path.read_text())

@@ -275,7 +275,7 @@ def test_the_label_eras_end_where_the_recorded_rows_change_label():
 
 def test_fetch_tga_asks_each_label_era_that_overlaps_the_window_then_one_row_after(tmp_path):
     transport = Recording(tmp_path, SEAM_ROWS)
-    pages = treasury_dts.fetch_tga(transport, None)
+    pages, probe = treasury_dts.fetch_tga(transport, None)
     frame = pd.concat([f for f, _ in pages])
     # the four TGA balance rows of the seams, none of Table I's other rows
     assert list(zip(frame.observation_date.astype(str), frame.account_type, strict=True)) == [
@@ -286,9 +286,10 @@ def test_fetch_tga_asks_each_label_era_that_overlaps_the_window_then_one_row_aft
     ]
     labels = [f"account_type:eq:{label}" for label, _ in treasury_dts.TGA_ROWS]
     assert transport.filters == [*labels, "record_date:gte:2022-04-19"]
+    assert probe.request.params["page[size]"] == "1"
 
     later = Recording(tmp_path / "later", SEAM_ROWS)
-    pages = treasury_dts.fetch_tga(later, dt.date(2022, 4, 16))
+    pages, _ = treasury_dts.fetch_tga(later, dt.date(2022, 4, 16))
     assert [len(f) for f, _ in pages] == [1]
     assert later.filters == [f"record_date:gte:2022-04-16,{labels[-1]}", "record_date:gte:2022-04-19"]
 
