@@ -107,8 +107,7 @@ def poll_treasury_dts(transport: Transport, watermarks: dict[str, dt.date], toda
         last = watermarks.get(treasury_dts.DATASET)
         if last is None:
             return {}
-        resp = transport.fetch(treasury_dts.request(last + ONE_DAY, None, page=1, page_size=1))
-        frame, counts = treasury_dts.parse_page(resp.body, 1)
+        frame, counts, _ = treasury_dts.first_row_from(transport, last + ONE_DAY)
         if not counts["total-count"] or frame.empty:
             return {}
         return {treasury_dts.DATASET: frame["observation_date"].max()}

@@ -255,12 +255,12 @@ def fetch(
         resp = transport.fetch(request(start, end, page, page_size, account_type))
         frame, counts = parse_page(resp.body, page)
         where = f"{DATASET} page {page}"
-        if account_type is not None and not frame.empty and (frame["account_type"] != account_type).any():
-            other = frame.loc[frame["account_type"] != account_type, "account_type"].iloc[0]
+        others = frame.loc[frame["account_type"] != account_type, "account_type"]
+        if account_type is not None and not others.empty:
             raise PayloadError(
                 SOURCE,
                 where,
-                f"asked for the rows labelled {account_type!r} and got one labelled {other!r} "
+                f"asked for the rows labelled {account_type!r} and got one labelled {others.iloc[0]!r} "
                 "(the API ignored the account_type filter?); nothing of this answer was written",
             )
         if totals is None:
@@ -316,6 +316,16 @@ def fetch(
     return pages
 
 
+def first_row_from(
+    transport: Transport, start: dt.date | None, end: dt.date | None = None
+) -> tuple[pd.DataFrame, dict[str, int], Response]:
+    """One row of Table I, any label, the earliest on or after `start` (to `end`): whether a
+    statement was published there. The release probe's request, and `fetch_tga`'s check."""
+    resp = transport.fetch(request(start, end, 1, 1))
+    frame, counts = parse_page(resp.body, 1)
+    return frame, counts, resp
+
+
 def fetch_tga(
     transport: Transport, start: dt.date | None, end: dt.date | None = None, page_size: int | None = None
 ) -> tuple[list[tuple[pd.DataFrame, Response]], Response | None]:
@@ -333,8 +343,7 @@ def fetch_tga(
     after = max(received) + dt.timedelta(days=1) if received else start
     if end is not None and after is not None and after > end:
         return pages, None
-    resp = transport.fetch(request(after, end, 1, 1))
-    frame, counts = parse_page(resp.body, 1)
+    frame, counts, resp = first_row_from(transport, after, end)
     if not frame.empty:
         day, label = frame["observation_date"].iloc[0], frame["account_type"].iloc[0]
         known = ", ".join(repr(label) for label, _ in TGA_ROWS)

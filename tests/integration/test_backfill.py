@@ -189,8 +189,9 @@ class _NoRequests:
 
 def test_treasury_dts_backfill_restores_a_restated_window_through_the_cli(wh: Path, capsys):
     """Delete a week of DTS rows and restate one close; the CLI backfill asks FiscalData for exactly that
-    window (filter record_date gte/lte, the closing-balance label of 2024), restores the rows, updates the restated one with the old value
-    in previous_value, and leaves every row outside the window as it was."""
+    window (filter record_date gte/lte, the closing-balance label of 2024), restores the rows, updates
+    the restated one with the old value in previous_value, and leaves every row outside the window as
+    it was."""
     from orchestration import cli
 
     dts = "raw.treasury_dts_cash_balance"
