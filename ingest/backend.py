@@ -21,6 +21,9 @@ same catalog, see `dbt_env`) and the publish run the same SQL. What differs is s
 - DuckLake lets several writers commit at once and refuses a commit that conflicts with one that
   came first: `retry_conflicts` reruns such a transaction a bounded number of times instead of a
   global lock (`writer_lock` is a no-op on the lake);
+- building the marts and publishing them is one run's at a time on either backend (`build_lock`:
+  the file's writer lock, or a lock every machine using the lake sees), and on the lake a run
+  publishes only marts that it built itself (`mark_build` / `built_by`), never another run's.
 - the lake needs the `ducklake`, `postgres`/`sqlite_scanner` (and for `s3://`, `httpfs`) DuckDB
   extensions: loaded from the `duckdb-extension-*` packages pinned with duckdb, with
   `autoinstall_known_extensions` off, so nothing is downloaded at run time.
@@ -43,6 +46,7 @@ import importlib.util
 import logging
 import os
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -69,12 +73,18 @@ CONNECTION_CONFIG = {"autoinstall_known_extensions": False, "autoload_known_exte
 
 CONFLICT_ATTEMPTS = 5
 CONFLICT_BACKOFF_SECONDS = 0.2
+# The lake's build lock in PostgreSQL: a session advisory lock with this key, in the catalog's database.
+BUILD_LOCK_KEY = 0x6665644C  # "fedL"
+BUILD_LOCK_POLL_SECONDS = 0.5
+# On the lake: which run last started building the marts, and whether that build finished.
+BUILD_TABLE = "pipeline.marts_build"
 _PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
 _URI_PASSWORD = re.compile(r"(postgres(?:ql)?://[^:/@\s]+:)([^@\s]+)(@)", re.IGNORECASE)
 _PRIMARY_KEY = re.compile(r",\s*PRIMARY KEY\s*\([^)]*\)\s*\)", re.IGNORECASE)
 
 T = TypeVar("T")
 log = logging.getLogger(__name__)
+_BUILD_LOCKS_HELD: dict[tuple[int, str], int] = {}  # (thread, attach URL) -> depth: `build_lock` nests
 
 
 class WarehouseSettingError(ValueError):
@@ -293,6 +303,112 @@ class Backend:
         lock = filelock.FileLock(str(self.lock_path()), is_singleton=True)
         with lock.acquire(timeout=timeout):
             yield
+
+    @contextlib.contextmanager
+    def build_lock(self, timeout: float) -> Iterator[None]:
+        """Held while a run builds the marts (dbt) and while it publishes them, so two runs never
+        rebuild the marts at once (dbt's writes are not conflict-retried) or publish a mix.
+        The file: its writer lock. The lake, for every machine that uses the catalog: a PostgreSQL
+        session advisory lock in the catalog's database (PostgreSQL drops it when its holder dies),
+        or a file lock beside a SQLite catalog. Raw loads do not take it (their conflicts are
+        retried). Re-entrant within a process; TimeoutError after `timeout` seconds of waiting."""
+        if not self.is_lake:
+            with self.writer_lock(timeout):
+                yield
+            return
+        key = (threading.get_ident(), self.attach_url)
+        if _BUILD_LOCKS_HELD.get(key):
+            _BUILD_LOCKS_HELD[key] += 1
+            try:
+                yield
+            finally:
+                _BUILD_LOCKS_HELD[key] -= 1
+            return
+        with self._lake_build_lock(timeout):
+            _BUILD_LOCKS_HELD[key] = 1
+            try:
+                yield
+            finally:
+                _BUILD_LOCKS_HELD.pop(key, None)
+
+    @contextlib.contextmanager
+    def _lake_build_lock(self, timeout: float) -> Iterator[None]:
+        if self.catalog == "sqlite":
+            import filelock
+
+            try:
+                with filelock.FileLock(f"{self.target}.build.lock").acquire(timeout=timeout):
+                    yield
+            except filelock.Timeout:
+                raise TimeoutError(self._lock_busy(timeout)) from None
+            return
+        import psycopg
+
+        try:
+            conn = psycopg.connect(self.target, autocommit=True, application_name="fed-liquidity build lock")
+        except psycopg.Error as exc:
+            raise WarehouseSettingError(
+                f"cannot reach the lake's PostgreSQL catalog for its build lock: "
+                f"{redact_secrets(redact(str(exc)), self.secrets()).strip()}"
+            ) from None
+        with conn:
+            deadline = time.monotonic() + timeout
+            waited = False
+            while not conn.execute("SELECT pg_try_advisory_lock(%s)", [BUILD_LOCK_KEY]).fetchone()[0]:
+                if time.monotonic() >= deadline:
+                    raise TimeoutError(self._lock_busy(timeout))
+                if not waited:
+                    log.info(
+                        "waiting for the lake's build lock: another run is building or publishing the marts"
+                    )
+                    waited = True
+                time.sleep(BUILD_LOCK_POLL_SECONDS)
+            try:
+                yield
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(%s)", [BUILD_LOCK_KEY])
+
+    def _lock_busy(self, timeout: float) -> str:
+        return (
+            f"another run held the build lock of {self.describe()} for more than {timeout:.0f} s "
+            "(it builds or publishes the marts): nothing was built or published by this run"
+        )
+
+    def mark_build(self, con: duckdb.DuckDBPyConnection, run_id: str, state: str) -> None:
+        """On the lake, under `build_lock`: record that `run_id` is building the marts (`building`,
+        before dbt starts) or has built them whole (`built`, after dbt succeeded). The file: nothing
+        (its writer lock spans one process, and `built_by` is not asked there)."""
+        if not self.is_lake:
+            return
+        schema, _ = BUILD_TABLE.split(".")
+
+        def write() -> None:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+                con.execute(
+                    f"CREATE TABLE IF NOT EXISTS {BUILD_TABLE} (run_id VARCHAR, state VARCHAR, recorded_at TIMESTAMPTZ)"
+                )
+                con.execute(f"DELETE FROM {BUILD_TABLE}")
+                con.execute(f"INSERT INTO {BUILD_TABLE} VALUES (?, ?, now())", [run_id, state])
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            con.execute("COMMIT")
+
+        self.retry_conflicts(write)
+
+    def built_by(self, con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
+        """(run id, state) of the last build `mark_build` recorded on the lake; None if none was."""
+        exists = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
+            "AND table_schema || '.' || table_name = ?",
+            [BUILD_TABLE],
+        ).fetchone()[0]
+        if not exists:
+            return None
+        row = con.execute(f"SELECT run_id, state FROM {BUILD_TABLE}").fetchone()
+        return (row[0], row[1]) if row else None
 
     def checkpoint(self, con: duckdb.DuckDBPyConnection) -> None:
         """The file: DuckDB `CHECKPOINT` (see ingest/warehouse.py). The lake: nothing, since every

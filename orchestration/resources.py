@@ -30,7 +30,8 @@ class WarehouseResource(ConfigurableResource):
     writing connection first takes `<warehouse>.lock` (the one single-writer mechanism, for every
     process, Dagster or not), so a manual materialization in the UI and a
     scheduled run queue for the file instead of failing on DuckDB's own lock; on the lake writers run
-    side by side and a conflicting commit is retried. Nothing is opened until an asset asks.
+    side by side and a conflicting commit is retried, while building and publishing the marts is
+    one run's at a time (`build_lock`). Nothing is opened until an asset asks.
     """
 
     lock_timeout_seconds: float = Field(default=900.0, description="How long a writer waits for the lock.")
@@ -59,8 +60,10 @@ class WarehouseResource(ConfigurableResource):
             yield con
 
     @contextlib.contextmanager
-    def writer_lock(self) -> Iterator[None]:
-        with self.backend.writer_lock(timeout=self.lock_timeout_seconds):
+    def build_lock(self) -> Iterator[None]:
+        """Held by the dbt step and by the publish (`Backend.build_lock`): the file's writer lock, or
+        the lake's lock for every machine using the catalog."""
+        with self.backend.build_lock(timeout=self.lock_timeout_seconds):
             yield
 
     def compact(self) -> warehouse.Compaction | None:

@@ -35,6 +35,15 @@ class PublishBlocked(Exception):
         self.gate = gate
 
 
+class Superseded(Exception):
+    """The lake's marts are not the ones this run built and checked (`publish_in_warehouse`)."""
+
+    def __init__(self, build: tuple[str, str] | None):
+        by = f"run {build[0]} ({build[1]})" if build else "no recorded build"
+        super().__init__(f"the lake's marts were last built by {by}, not by this run")
+        self.build = build
+
+
 @dataclasses.dataclass(frozen=True)
 class Published:
     counts: dict[str, int]  # rows per table
@@ -126,7 +135,11 @@ def publish_in_warehouse(
     """Write-audit-publish inside a DuckLake warehouse: the gate compares the audited `marts` with the
     published `serving` schema; a blocking verdict raises PublishBlocked with nothing committed;
     equal content commits nothing; otherwise every mart is copied into `serving` in one transaction
-    (a conflicting concurrent commit is retried, `Backend.swap_in`)."""
+    (a conflicting concurrent commit is retried, `Backend.swap_in`).
+
+    Only marts this run's dbt step built whole are copied (`Backend.built_by`): if another run
+    rebuilt them since, or this run's build did not finish, Superseded is raised and nothing is
+    committed, since the checks this run passed judged other tables. The caller holds `build_lock`."""
     with where.open() as con:
         verdict = publish_gate.evaluate(
             con,
@@ -143,6 +156,9 @@ def publish_in_warehouse(
         digest = publish_gate.content_digest(con, tables, "marts")
         if published and digest == publish_gate.content_digest(con, tables, SERVING_SCHEMA):
             return InWarehouse(SERVING_SCHEMA, published[-1][0], False, verdict)
+        build = where.built_by(con)
+        if build != (run_id, "built"):
+            raise Superseded(build)
         version = where.swap_in(con, "marts", SERVING_SCHEMA, tables, f"{PUBLISH_MESSAGE} (run {run_id})")
         return InWarehouse(SERVING_SCHEMA, version, True, verdict)
 
@@ -172,7 +188,7 @@ def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     where = warehouse.backend
     lake: InWarehouse | None = None
     try:
-        with warehouse.writer_lock():
+        with warehouse.build_lock():  # never while another run rebuilds the marts
             if where.serves_in_warehouse:
                 rules = publish_gate.rules_from_manifest(DBT_PROJECT.manifest_path, tables)
                 lake = publish_in_warehouse(
@@ -183,6 +199,12 @@ def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                 done = dataclasses.replace(done, gate=lake.gate)
             else:
                 done = publish(where, target, tables, gate_for(tables))
+    except Superseded as superseded:
+        raise dg.Failure(
+            description=f"{superseded}: nothing was published, since this run's checks judged other "
+            "tables. BI readers keep the published version; the run that built these marts publishes them.",
+            metadata={"marts_built_by": str(superseded.build)},
+        ) from None
     except PublishBlocked as blocked:
         hint = ""
         if blocked.gate.shrinks and len(blocked.gate.shrinks) == len(blocked.gate.blocked):
