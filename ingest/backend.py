@@ -76,6 +76,7 @@ CONFLICT_BACKOFF_SECONDS = 0.2
 # The lake's build lock in PostgreSQL: a session advisory lock with this key, in the catalog's database.
 BUILD_LOCK_KEY = 0x6665644C  # "fedL"
 BUILD_LOCK_POLL_SECONDS = 0.5
+WAITING = "waiting for the lake's build lock: another run is building or publishing the marts"
 # On the lake: which run last started building the marts, and whether that build finished.
 BUILD_TABLE = "pipeline.marts_build"
 _PASSWORD = re.compile(r"(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)", re.IGNORECASE)
@@ -305,13 +306,14 @@ class Backend:
             yield
 
     @contextlib.contextmanager
-    def build_lock(self, timeout: float) -> Iterator[None]:
+    def build_lock(self, timeout: float, on_wait: Callable[[str], object] | None = None) -> Iterator[None]:
         """Held while a run builds the marts (dbt) and while it publishes them, so two runs never
         rebuild the marts at once (dbt's writes are not conflict-retried) or publish a mix.
         The file: its writer lock. The lake, for every machine that uses the catalog: a PostgreSQL
         session advisory lock in the catalog's database (PostgreSQL drops it when its holder dies),
         or a file lock beside a SQLite catalog. Raw loads do not take it (their conflicts are
-        retried). Re-entrant within a process; TimeoutError after `timeout` seconds of waiting."""
+        retried). Re-entrant within a process; TimeoutError after `timeout` seconds of waiting.
+        `on_wait` (default: this module's logger) hears once that the lock is busy."""
         if not self.is_lake:
             with self.writer_lock(timeout):
                 yield
@@ -324,7 +326,7 @@ class Backend:
             finally:
                 _BUILD_LOCKS_HELD[key] -= 1
             return
-        with self._lake_build_lock(timeout):
+        with self._lake_build_lock(timeout, on_wait or log.warning):
             _BUILD_LOCKS_HELD[key] = 1
             try:
                 yield
@@ -332,15 +334,23 @@ class Backend:
                 _BUILD_LOCKS_HELD.pop(key, None)
 
     @contextlib.contextmanager
-    def _lake_build_lock(self, timeout: float) -> Iterator[None]:
+    def _lake_build_lock(self, timeout: float, on_wait: Callable[[str], object]) -> Iterator[None]:
         if self.catalog == "sqlite":
             import filelock
 
+            lock = filelock.FileLock(f"{self.target}.build.lock")
             try:
-                with filelock.FileLock(f"{self.target}.build.lock").acquire(timeout=timeout):
-                    yield
+                try:
+                    lock.acquire(timeout=0)
+                except filelock.Timeout:
+                    on_wait(WAITING)
+                    lock.acquire(timeout=timeout)
             except filelock.Timeout:
                 raise TimeoutError(self._lock_busy(timeout)) from None
+            try:
+                yield
+            finally:
+                lock.release()
             return
         import psycopg
 
@@ -358,9 +368,7 @@ class Backend:
                 if time.monotonic() >= deadline:
                     raise TimeoutError(self._lock_busy(timeout))
                 if not waited:
-                    log.info(
-                        "waiting for the lake's build lock: another run is building or publishing the marts"
-                    )
+                    on_wait(WAITING)
                     waited = True
                 time.sleep(BUILD_LOCK_POLL_SECONDS)
             try:

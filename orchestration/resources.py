@@ -60,10 +60,10 @@ class WarehouseResource(ConfigurableResource):
             yield con
 
     @contextlib.contextmanager
-    def build_lock(self) -> Iterator[None]:
+    def build_lock(self, on_wait: Callable[[str], object] | None = None) -> Iterator[None]:
         """Held by the dbt step and by the publish (`Backend.build_lock`): the file's writer lock, or
-        the lake's lock for every machine using the catalog."""
-        with self.backend.build_lock(timeout=self.lock_timeout_seconds):
+        the lake's lock for every machine using the catalog (`on_wait` hears that it is busy)."""
+        with self.backend.build_lock(timeout=self.lock_timeout_seconds, on_wait=on_wait):
             yield
 
     def compact(self) -> warehouse.Compaction | None:

@@ -84,7 +84,9 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     Runs tagged `SKIP_UNCHANGED_TAG` (`make run`, the schedules) skip the build when nothing any mart
     reads changed since its last build, and that was published: see `unchanged_since`."""
     where = warehouse.backend
-    with warehouse.build_lock():  # one run builds the marts at a time, on either backend
+    with warehouse.build_lock(
+        on_wait=context.log.warning
+    ):  # one run builds the marts at a time, on either backend
         inputs = model_inputs(warehouse)
         if context.run.tags.get(SKIP_UNCHANGED_TAG) == "true" and not context.is_subset:
             reason = unchanged_since(context.instance, inputs, warehouse)

@@ -60,11 +60,12 @@ def test_the_build_lock_excludes_another_process_and_dies_with_it(catalog, reque
     lake = sqlite_lake(tmp_path) if catalog == "sqlite" else pg_lake(request.getfixturevalue("pg"), tmp_path)
     holder = _hold(lake)
     try:
-        started = time.monotonic()
+        started, heard = time.monotonic(), []
         with pytest.raises(TimeoutError) as busy:
-            with lake.build_lock(timeout=1.5):
+            with lake.build_lock(timeout=1.5, on_wait=heard.append):
                 pytest.fail("took the build lock while another process held it")
         assert time.monotonic() - started >= 1.5
+        assert heard == [backend.WAITING]  # said once, however long it waits
         message = str(busy.value)
         assert "another run held the build lock" in message and "nothing was built or published" in message
         assert SUPERUSER_PASSWORD not in message

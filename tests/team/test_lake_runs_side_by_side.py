@@ -3,6 +3,7 @@ a user starts it (`python -m orchestration.cli run` / `... backfill`):
 
 - a backfill and a scheduled run write at the same time, and both succeed (no lock: a refused commit
   is DuckLake's conflict, retried by `Backend.retry_conflicts`);
+- two scheduled runs started together build one after the other and publish one checked build;
 - a run killed with SIGKILL while dbt writes the lake leaves the last published version readable,
   and the next run completes and publishes what a fresh build publishes;
 - the Dagster instance of deploy/dagster-postgres.yaml keeps the run and its events in PostgreSQL.
@@ -366,3 +367,41 @@ def test_the_dagster_instance_on_postgresql_stores_the_run_and_its_events(pg, pu
         if p.is_file() and p.stat().st_size < 50_000_000 and SUPERUSER_PASSWORD.encode() in p.read_bytes()
     ]
     assert not leaked, leaked
+
+
+def _span(run: Watched, start: str, end: str) -> tuple[float, float]:
+    return run.wait_for(start, timeout=1), run.wait_for(end, timeout=1)
+
+
+def test_two_scheduled_runs_started_together_build_one_after_the_other_and_publish_one_checked_build(
+    pg, published, tmp_path, tmp_path_factory
+):
+    """Two machines (own data dir, own Dagster instance) run the scheduled job on one lake at the
+    same moment. Their dbt builds never overlap (`Backend.build_lock`), and what is published is one
+    build that its own run checked: a run whose marts another run rebuilt before its publish
+    publishes nothing and says so (`Superseded`)."""
+    lake = copy_of(pg, published.lake, "lake_two_runs", tmp_path)
+    other_data = tmp_path / "machine_b"
+    shutil.copytree(lake.data_dir, other_data)
+    versions = publishes(lake)
+    runs = [
+        Watched(["run"], lake.env(SECOND, tmp_path / "home_a")),
+        Watched(["run"], lake.env(SECOND, tmp_path / "home_b", LIQUIDITY_DATA_DIR=str(other_data))),
+    ]
+    codes = [run.finish() for run in runs]
+    outputs = [run.output for run in runs]
+    superseded = "not by this run: nothing was published"
+    for code, output in zip(codes, outputs, strict=True):
+        assert code == 0 or superseded in output, output[-5000:]
+    assert 0 in codes, outputs[0][-3000:] + outputs[1][-3000:]
+    assert any("waiting for the lake's build lock" in output for output in outputs)
+    builds = sorted(_span(run, r"Running dbt command", r"Finished dbt command") for run in runs)
+    assert builds[0][1] <= builds[1][0], f"the dbt builds overlapped: {builds}"
+    # One new version, equal to a fresh build of the same snapshots (the second publish, if any,
+    # found the same marts already published and committed nothing).
+    assert len(publishes(lake)) == len(versions) + 1
+    want = fresh_build(tmp_path_factory)
+    assert {k.replace("serving.", "marts."): v for k, v in served(lake).items()} == want
+    print(
+        f"two runs: exit codes {codes}; dbt builds {[round(b - a, 1) for a, b in builds]} s, one after the other"
+    )
