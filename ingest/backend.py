@@ -382,7 +382,7 @@ class Backend:
             "(it builds or publishes the marts): nothing was built or published by this run"
         )
 
-    def mark_build(self, con: duckdb.DuckDBPyConnection, run_id: str, state: str) -> None:
+    def mark_build(self, run_id: str, state: str) -> None:
         """On the lake, under `build_lock`: record that `run_id` is building the marts (`building`,
         before dbt starts) or has built them whole (`built`, after dbt succeeded). The file: nothing
         (its writer lock spans one process, and `built_by` is not asked there)."""
@@ -390,7 +390,7 @@ class Backend:
             return
         schema, _ = BUILD_TABLE.split(".")
 
-        def write() -> None:
+        def write(con: duckdb.DuckDBPyConnection) -> None:
             con.execute("BEGIN TRANSACTION")
             try:
                 con.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
@@ -404,18 +404,15 @@ class Backend:
                 raise
             con.execute("COMMIT")
 
-        self.retry_conflicts(write)
+        with self.open() as con:
+            self.retry_conflicts(lambda: write(con))
 
     def built_by(self, con: duckdb.DuckDBPyConnection) -> tuple[str, str] | None:
         """(run id, state) of the last build `mark_build` recorded on the lake; None if none was."""
-        exists = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_catalog = current_database() "
-            "AND table_schema || '.' || table_name = ?",
-            [BUILD_TABLE],
-        ).fetchone()[0]
-        if not exists:
+        try:
+            row = con.execute(f"SELECT run_id, state FROM {BUILD_TABLE}").fetchone()
+        except duckdb.CatalogException:  # no build recorded yet (a lake from before build records)
             return None
-        row = con.execute(f"SELECT run_id, state FROM {BUILD_TABLE}").fetchone()
         return (row[0], row[1]) if row else None
 
     def checkpoint(self, con: duckdb.DuckDBPyConnection) -> None:

@@ -18,7 +18,7 @@ import dagster as dg
 import duckdb
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
-from ingest import backend, settings
+from ingest import settings
 from ingest import warehouse as raw_db
 from orchestration.asset_metadata import safe_table_metadata
 from orchestration.jobs import SKIP_UNCHANGED_TAG
@@ -84,9 +84,8 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     Runs tagged `SKIP_UNCHANGED_TAG` (`make run`, the schedules) skip the build when nothing any mart
     reads changed since its last build, and that was published: see `unchanged_since`."""
     where = warehouse.backend
-    with warehouse.build_lock(
-        on_wait=context.log.warning
-    ):  # one run builds the marts at a time, on either backend
+    # One run builds the marts at a time, on either backend.
+    with warehouse.build_lock(on_wait=context.log.warning):
         inputs = model_inputs(warehouse)
         if context.run.tags.get(SKIP_UNCHANGED_TAG) == "true" and not context.is_subset:
             reason = unchanged_since(context.instance, inputs, warehouse)
@@ -103,7 +102,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         # fetch_row_counts waits for the same reason). A failed test is held back until then too, so
         # that its check result carries the failing rows.
         # On the lake the publish takes only marts this run built whole (`Backend.built_by`).
-        _mark_build(where, context.run_id, "building")
+        where.mark_build(context.run_id, "building")
         built, held, error = [], [], None
         # dagster-dbt hands dbt this process's environment (copied when dbt starts): the warehouse
         # and the calendar start as resolved here.
@@ -126,7 +125,7 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
         extra = _table_metadata(context, warehouse, built)
         failing = _failing_rows(context, invocation, warehouse) if held or error else {}
         if error is None:
-            _mark_build(where, context.run_id, "built")
+            where.mark_build(context.run_id, "built")
         # Rebuilt tables leave free blocks behind: without this the file grew on every rerun.
         done = warehouse.compact()
         if done is not None and done.rewritten:
@@ -317,12 +316,6 @@ def _failing_rows(
 
 def _plain(value: Any) -> Any:
     return value if value is None or isinstance(value, bool | int | float | str) else str(value)
-
-
-def _mark_build(where: backend.Backend, run_id: str, state: str) -> None:
-    if where.is_lake:
-        with where.open() as con:
-            where.mark_build(con, run_id, state)
 
 
 def _event_key(context: dg.AssetExecutionContext, event: Any) -> dg.AssetKey | None:

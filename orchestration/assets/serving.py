@@ -188,7 +188,8 @@ def serving_duckdb(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     where = warehouse.backend
     lake: InWarehouse | None = None
     try:
-        with warehouse.build_lock(on_wait=context.log.warning):  # never while another run rebuilds the marts
+        # Never while another run rebuilds the marts.
+        with warehouse.build_lock(on_wait=context.log.warning):
             if where.serves_in_warehouse:
                 rules = publish_gate.rules_from_manifest(DBT_PROJECT.manifest_path, tables)
                 lake = publish_in_warehouse(

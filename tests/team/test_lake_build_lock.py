@@ -90,14 +90,14 @@ def test_a_run_publishes_only_marts_it_built_whole(tmp_path):
     lake = sqlite_lake(tmp_path)
     rules = {"m": publish_gate.MartRule("m", "date", ("v",))}
     _marts(lake, 0)
-    with lake.open() as con:
-        lake.mark_build(con, "run-a", "built")
+    with lake.open(read_only=True) as con:
+        assert lake.built_by(con) is None  # no build recorded yet
+    lake.mark_build("run-a", "built")
     assert publish_in_warehouse(lake, ["m"], rules, allow_shrink=False, run_id="run-a").replaced
     # run-a builds again; before its publish, run-b rebuilds the marts (not finished yet)
     _marts(lake, 1)
-    with lake.open() as con:
-        lake.mark_build(con, "run-a", "built")
-        lake.mark_build(con, "run-b", "building")
+    lake.mark_build("run-a", "built")
+    lake.mark_build("run-b", "building")
     _marts(lake, 2)
     with lake.open() as con:
         before = con.execute("SELECT max(snapshot_id) FROM lake.snapshots()").fetchone()[0]
@@ -108,8 +108,8 @@ def test_a_run_publishes_only_marts_it_built_whole(tmp_path):
     with lake.open(read_only=True) as con:
         assert con.execute("SELECT max(snapshot_id) FROM lake.snapshots()").fetchone()[0] == before
         assert con.execute("SELECT min(v) FROM serving.m").fetchone()[0] == 0  # still run-a's first
-    with lake.open() as con:
-        lake.mark_build(con, "run-b", "built")
+    lake.mark_build("run-b", "built")
+    with lake.open(read_only=True) as con:
         assert lake.built_by(con) == ("run-b", "built")
     assert publish_in_warehouse(lake, ["m"], rules, allow_shrink=False, run_id="run-b").replaced
     with lake.open(read_only=True) as con:
