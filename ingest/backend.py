@@ -20,7 +20,9 @@ same catalog, see `dbt_env`) and the publish run the same SQL. What differs is s
 - DuckLake has no PRIMARY KEY or UNIQUE constraints (`ddl` drops them; uniqueness is a check);
 - DuckLake lets several writers commit at once and refuses a commit that conflicts with one that
   came first: `retry_conflicts` reruns such a transaction a bounded number of times instead of a
-  global lock (`writer_lock` is a no-op on the lake);
+  global lock (`writer_lock` is a no-op on the lake). Appends never conflict, though, so an upsert
+  (read what is loaded, insert the rest) holds its table's `table_lock`: two runs loading the same
+  new release would otherwise both insert it;
 - building the marts and publishing them is one run's at a time on either backend (`build_lock`:
   the file's writer lock, or a lock every machine using the lake sees), and on the lake a run
   publishes only marts that it built itself (`mark_build` / `built_by`), never another run's.
@@ -48,6 +50,7 @@ import os
 import re
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import TypeVar
@@ -76,6 +79,8 @@ CONFLICT_BACKOFF_SECONDS = 0.2
 # The lake's build lock in PostgreSQL: a session advisory lock with this key, in the catalog's database.
 BUILD_LOCK_KEY = 0x6665644C  # "fedL"
 BUILD_LOCK_POLL_SECONDS = 0.5
+# How long an upsert on the lake waits for another run's upsert of the same raw table (`table_lock`).
+TABLE_LOCK_TIMEOUT_SECONDS = 600.0
 WAITING = "waiting for the lake's build lock: another run is building or publishing the marts"
 # On the lake: which run last started building the marts, and whether that build finished.
 BUILD_TABLE = "pipeline.marts_build"
@@ -311,8 +316,8 @@ class Backend:
         rebuild the marts at once (dbt's writes are not conflict-retried) or publish a mix.
         The file: its writer lock. The lake, for every machine that uses the catalog: a PostgreSQL
         session advisory lock in the catalog's database (PostgreSQL drops it when its holder dies),
-        or a file lock beside a SQLite catalog. Raw loads do not take it (their conflicts are
-        retried). Re-entrant within a process; TimeoutError after `timeout` seconds of waiting.
+        or a file lock beside a SQLite catalog. Raw loads do not take it (each upsert holds its
+        table's `table_lock`). Re-entrant within a process; TimeoutError after `timeout` seconds of waiting.
         `on_wait` (default: this module's logger) hears once that the lock is busy."""
         if not self.is_lake:
             with self.writer_lock(timeout):
@@ -334,19 +339,64 @@ class Backend:
                 _BUILD_LOCKS_HELD.pop(key, None)
 
     @contextlib.contextmanager
+    def table_lock(self, table: str, timeout: float = TABLE_LOCK_TIMEOUT_SECONDS) -> Iterator[None]:
+        """On the lake, held while one upsert compares its rows with `table` and writes the
+        difference, for every machine that uses the catalog. DuckLake appends never conflict, so
+        without it two runs loading the same new release both insert it and every key lands twice.
+        Another table's writers are not held up. The file: nothing (one writer holds the file)."""
+        if not self.is_lake:
+            yield
+            return
+        key = BUILD_LOCK_KEY << 32 | zlib.crc32(table.encode())  # beside the build lock's key
+
+        def busy() -> str:
+            return (
+                f"another run held the write lock of {table} on {self.describe()} for more than "
+                f"{timeout:.0f} s: nothing of this load was written to it"
+            )
+
+        with self._lake_lock(
+            key, f"{self.target}.{table}.lock", timeout, log.info, f"waiting to write {table}", busy
+        ):
+            yield
+
+    @contextlib.contextmanager
     def _lake_build_lock(self, timeout: float, on_wait: Callable[[str], object]) -> Iterator[None]:
+        with self._lake_lock(
+            BUILD_LOCK_KEY,
+            f"{self.target}.build.lock",
+            timeout,
+            on_wait,
+            WAITING,
+            lambda: self._lock_busy(timeout),
+        ):
+            yield
+
+    @contextlib.contextmanager
+    def _lake_lock(
+        self,
+        key: int,
+        lock_file: str,
+        timeout: float,
+        on_wait: Callable[[str], object],
+        waiting: str,
+        busy: Callable[[], str],
+    ) -> Iterator[None]:
+        """A lock every machine using the lake sees: a PostgreSQL session advisory lock on `key` in
+        the catalog's database (dropped when its holder dies), or `lock_file` beside a SQLite
+        catalog (released by the OS likewise). `on_wait` hears `waiting` once; TimeoutError(busy())."""
         if self.catalog == "sqlite":
             import filelock
 
-            lock = filelock.FileLock(f"{self.target}.build.lock")
+            lock = filelock.FileLock(lock_file)
             try:
                 try:
                     lock.acquire(timeout=0)
                 except filelock.Timeout:
-                    on_wait(WAITING)
+                    on_wait(waiting)
                     lock.acquire(timeout=timeout)
             except filelock.Timeout:
-                raise TimeoutError(self._lock_busy(timeout)) from None
+                raise TimeoutError(busy()) from None
             try:
                 yield
             finally:
@@ -355,26 +405,26 @@ class Backend:
         import psycopg
 
         try:
-            conn = psycopg.connect(self.target, autocommit=True, application_name="fed-liquidity build lock")
+            conn = psycopg.connect(self.target, autocommit=True, application_name="fed-liquidity lake lock")
         except psycopg.Error as exc:
             raise WarehouseSettingError(
-                f"cannot reach the lake's PostgreSQL catalog for its build lock: "
+                f"cannot reach the lake's PostgreSQL catalog for its lock: "
                 f"{redact_secrets(redact(str(exc)), self.secrets()).strip()}"
             ) from None
         with conn:
             deadline = time.monotonic() + timeout
             waited = False
-            while not conn.execute("SELECT pg_try_advisory_lock(%s)", [BUILD_LOCK_KEY]).fetchone()[0]:
+            while not conn.execute("SELECT pg_try_advisory_lock(%s)", [key]).fetchone()[0]:
                 if time.monotonic() >= deadline:
-                    raise TimeoutError(self._lock_busy(timeout))
+                    raise TimeoutError(busy())
                 if not waited:
-                    on_wait(WAITING)
+                    on_wait(waiting)
                     waited = True
                 time.sleep(BUILD_LOCK_POLL_SECONDS)
             try:
                 yield
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", [BUILD_LOCK_KEY])
+                conn.execute("SELECT pg_advisory_unlock(%s)", [key])
 
     def _lock_busy(self, timeout: float) -> str:
         return (

@@ -18,8 +18,8 @@ snapshot instant `snapped_at`) from `ingest/calendar.py`, `fetched_at` (first fe
 
 Writers of the embedded file take an exclusive file lock next to the database before opening it,
 so two processes queue instead of failing on DuckDB's own lock; on a DuckLake warehouse writers run
-side by side and a conflicting commit is retried (ingest/backend.py, the one module that knows which
-backend is in use). Nothing here opens DuckDB at import time.
+side by side, a conflicting commit is retried, and the upserts of one raw table queue on its lake
+lock (ingest/backend.py, the one module that knows which backend is in use). Nothing here opens DuckDB at import time.
 """
 
 from __future__ import annotations
@@ -258,8 +258,10 @@ def upsert_per(
         key_join = " AND ".join(f"t.{k} = s.{k}" for k in spec.key)
         # NULL means "not in this payload": it never counts as a change and never overwrites a value.
         changed = " OR ".join(f"(s.{v} IS NOT NULL AND t.{v} IS DISTINCT FROM s.{v})" for v in spec.values)
-        # On DuckLake another writer may commit first: the whole merge is then rerun against it.
-        counts = where.retry_conflicts(lambda: _merge(con, spec, col_list, column, key_join, changed))
+        # On DuckLake one upsert of a table at a time (inserts of the same keys would both commit);
+        # another writer may still commit first (e.g. the catalog): the merge is then rerun against it.
+        with where.table_lock(spec.name):
+            counts = where.retry_conflicts(lambda: _merge(con, spec, col_list, column, key_join, changed))
     finally:
         con.unregister("incoming")
     by_action: dict[object, dict[str, int]] = {}

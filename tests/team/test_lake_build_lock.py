@@ -28,7 +28,7 @@ HOLDER = """
 import sys, time
 from ingest import backend
 lake = backend.parse(sys.argv[1], data_path=sys.argv[2])
-with lake.build_lock(timeout=30):
+with lake.build_lock(timeout=30) if sys.argv[3] == "build" else lake.table_lock(sys.argv[3], timeout=30):
     print("held", flush=True)
     time.sleep(600)
 """
@@ -43,9 +43,9 @@ def pg_lake(pg, tmp_path: Path) -> backend.Backend:
     return backend.parse(f"ducklake:postgres:{conninfo}", data_path=str(tmp_path / "data"))
 
 
-def _hold(lake: backend.Backend) -> subprocess.Popen:
+def _hold(lake: backend.Backend, lock: str = "build") -> subprocess.Popen:
     holder = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, lake.attach_url, lake.data_path],
+        [sys.executable, "-c", HOLDER, lake.attach_url, lake.data_path, lock],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         text=True,
@@ -75,6 +75,30 @@ def test_the_build_lock_excludes_another_process_and_dies_with_it(catalog, reque
     with lake.build_lock(timeout=10):  # the dead holder's lock is gone (session / file released)
         with lake.build_lock(timeout=0.1):  # and it nests within one process
             pass
+
+
+@pytest.mark.parametrize("catalog", ["sqlite", "postgres"])
+def test_a_raw_table_lock_excludes_another_process_on_that_table_only(catalog, request, tmp_path):
+    """An upsert holds its raw table's lock (`Backend.table_lock`): another process's upsert of that
+    table waits for it, one of another table does not, and neither is held up by the build lock."""
+    lake = sqlite_lake(tmp_path) if catalog == "sqlite" else pg_lake(request.getfixturevalue("pg"), tmp_path)
+    holder = _hold(lake, "raw.fred_observations")
+    try:
+        with pytest.raises(TimeoutError) as busy:
+            with lake.table_lock("raw.fred_observations", timeout=1.0):
+                pytest.fail("took the table lock while another process held it")
+        message = str(busy.value)
+        assert (
+            "write lock of raw.fred_observations" in message and "nothing of this load was written" in message
+        )
+        assert SUPERUSER_PASSWORD not in message
+        with lake.table_lock("raw.fed_ddp_observations", timeout=0.1), lake.build_lock(timeout=0.1):
+            pass  # other tables, and the marts, are not held up
+    finally:
+        os.killpg(holder.pid, signal.SIGKILL)
+        holder.wait()
+    with lake.table_lock("raw.fred_observations", timeout=10):  # released with its dead holder
+        pass
 
 
 def _marts(lake: backend.Backend, value: int) -> None:

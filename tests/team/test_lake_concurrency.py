@@ -1,5 +1,6 @@
-"""Writers on a DuckLake warehouse (PostgreSQL catalog) run side by side without a lock: a conflicting
-commit is DuckLake's transaction conflict, and the upserts retry it."""
+"""Writers on a DuckLake warehouse (PostgreSQL catalog) run side by side without a global lock: a
+conflicting commit is DuckLake's transaction conflict, and the upserts retry it; upserts of one raw
+table queue on its lake lock, since DuckLake lets two inserts of the same keys both commit."""
 
 from __future__ import annotations
 
@@ -117,3 +118,41 @@ def test_writers_replacing_the_series_catalog_and_logging_loads_at_once_all_succ
     with lake.open(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM raw.load_log").fetchone()[0] == 12
         assert con.execute("SELECT count(*) FROM raw.series_catalog").fetchone()[0] > 10
+
+
+@pytest.mark.parametrize("catalog", ["postgres", "sqlite"])
+def test_writers_upserting_the_same_new_rows_at_once_land_each_row_once(catalog, request, tmp_path):
+    """Two runs on one lake fetch the same new release and upsert it at the same moment. DuckLake
+    appends never conflict, so without a per-table lock both inserts commit and every key lands
+    twice (a weekly series then shows 0-day gaps and fails its continuity check)."""
+    if catalog == "postgres":
+        lake = pg_lake(request.getfixturevalue("pg"), tmp_path, "lake_same_rows")
+    else:
+        lake = backend.parse(
+            f"ducklake:sqlite:{tmp_path / 'catalog.sqlite'}", data_path=str(tmp_path / "data")
+        )
+    with lake.open() as con:
+        con.execute(lake.ddl(warehouse.DDL))
+    writers = 4
+    errors, results, start = [], [], threading.Barrier(writers)
+
+    def load() -> None:
+        try:
+            with lake.open() as con:
+                start.wait()
+                results.append(warehouse.upsert(con, warehouse.FRED, _frame("WALCL", 1.0)))
+        except Exception as exc:  # reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=load) for _ in range(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    assert sorted(r.inserted for r in results) == [0] * (writers - 1) + [60]  # one writer inserts
+    with lake.open(read_only=True) as con:
+        rows = con.execute(
+            "SELECT count(*), count(DISTINCT (series_id, observation_date)) FROM raw.fred_observations"
+        ).fetchone()
+    assert rows == (60, 60)

@@ -33,7 +33,7 @@ import pytest
 
 from bench.mart_hashes import table_hashes
 from bench.pg_server import SUPERUSER, SUPERUSER_PASSWORD, PgServer
-from ingest import backend
+from ingest import backend, warehouse
 from orchestration.assets.dbt import mart_keys
 from orchestration.assets.serving import PUBLISH_MESSAGE
 from tests.pipeline_support import clean_environ, replay, shared_run
@@ -373,19 +373,14 @@ def _span(run: Watched, start: str, end: str) -> tuple[float, float]:
     return run.wait_for(start, timeout=1), run.wait_for(end, timeout=1)
 
 
-@pytest.mark.xfail(
-    reason="known raw-load race, open: two runs loading the same source at once on one lake can both "
-    "MERGE the same new rows (DuckLake appends do not conflict), and the run then fails its raw "
-    "continuity check; seen once in fresh-clone CI on d82fee2, passed in two other runs",
-    strict=False,
-)
 def test_two_scheduled_runs_started_together_build_one_after_the_other_and_publish_one_checked_build(
     pg, published, tmp_path, tmp_path_factory
 ):
     """Two machines (own data dir, own Dagster instance) run the scheduled job on one lake at the
     same moment. Their dbt builds never overlap (`Backend.build_lock`), and what is published is one
     build that its own run checked: a run whose marts another run rebuilt before its publish
-    publishes nothing and says so (`Superseded`)."""
+    publishes nothing and says so (`Superseded`). Both load the same new release into the same raw
+    tables at once: each key lands once (`Backend.table_lock`), so neither fails a raw check."""
     lake = copy_of(pg, published.lake, "lake_two_runs", tmp_path)
     other_data = tmp_path / "machine_b"
     shutil.copytree(lake.data_dir, other_data)
@@ -403,6 +398,11 @@ def test_two_scheduled_runs_started_together_build_one_after_the_other_and_publi
     assert any("waiting for the lake's build lock" in output for output in outputs)
     builds = sorted(_span(run, r"Running dbt command", r"Finished dbt command") for run in runs)
     assert builds[0][1] <= builds[1][0], f"the dbt builds overlapped: {builds}"
+    with lake.backend.open(read_only=True) as con:
+        for table, spec in warehouse.TABLES.items():
+            keys = ", ".join(spec.key)
+            twice = con.execute(f"SELECT count(*) - count(DISTINCT ({keys})) FROM {table}").fetchone()[0]
+            assert twice == 0, f"{table}: {twice} keys were loaded twice by the two runs"
     # One new version, equal to a fresh build of the same snapshots (the second publish, if any,
     # found the same marts already published and committed nothing).
     assert len(publishes(lake)) == len(versions) + 1
