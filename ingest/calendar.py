@@ -139,6 +139,36 @@ def latest_public_observation(rule: str, as_of: dt.date) -> dt.date:
     return as_of - max(MIN_PUBLICATION_LAG[rule] - FUTURE_TOLERANCE, dt.timedelta(0))
 
 
+def newest_released(series, now: dt.datetime) -> dt.date:
+    """The newest observation date on `series`' grid (catalog `cadence` and `dating`: Wednesdays,
+    business or calendar days, quarter starts) whose release instant (`known_at`, overrides
+    included) is at or before `now` (naive UTC): what a source can have published by then.
+
+    A series already holding it cannot have anything new before its next release: the loads use
+    this to skip such a fetch (`ingest.loading.LoadContext.up_to_date`), the freshness checks, with
+    a day's grace, to call a series late (`ingest.quality.expected_latest`)."""
+    day = now.replace(tzinfo=dt.UTC).astimezone(NEW_YORK).date()
+    if series.cadence == "quarterly":
+        day = dt.date(day.year, 3 * ((day.month - 1) // 3) + 1, 1)
+        while known_at(series.release_rule, day, series.series_id) > now:
+            day = _add_months(day, -3)
+        return day
+    step = dt.timedelta(days=7 if series.cadence == "weekly" else 1)
+    if series.cadence == "weekly":
+        day -= dt.timedelta(days=(day.weekday() - 2) % 7)  # back to a Wednesday
+    while (series.dating == "business_day" and not is_business_day(day)) or known_at(
+        series.release_rule, day, series.series_id
+    ) > now:
+        day -= step
+    return day
+
+
+def end_of_day(day: dt.date) -> dt.datetime:
+    """The last instant of US-Eastern date `day`, naive UTC."""
+    local = dt.datetime.combine(day, dt.time.max, tzinfo=NEW_YORK)
+    return local.astimezone(dt.UTC).replace(tzinfo=None)
+
+
 def _add_months(day: dt.date, months: int) -> dt.date:
     month = day.month - 1 + months
     return dt.date(day.year + month // 12, month % 12 + 1, 1)

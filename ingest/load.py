@@ -58,25 +58,30 @@ def context(
     run_id: str | None = None,
     keys: settings.ApiKeys | None = None,
     logger: logging.Logger | None = None,
+    fetch_when_due: bool = False,
 ) -> LoadContext:
-    today = replay_today() or dt.datetime.now(dt.UTC).date()
+    """In replay the clock is the end of the snapshot's cut day (UTC); live, the wall clock."""
+    cut = replay_today()
+    now = None if cut else dt.datetime.now(dt.UTC).replace(tzinfo=None)
     return LoadContext(
         con=con,
         transport=transport,
-        today=today,
+        today=cut or now.date(),
         run_id=run_id or uuid.uuid4().hex[:12],
         keys=keys or settings.api_keys(),
         start=settings.history_start(),
         logger=logger or log,
+        now=now,
+        fetch_when_due=fetch_when_due,
     )
 
 
-def load_all(run_id: str | None = None) -> list[SourceLoad]:
+def load_all(run_id: str | None = None, fetch_when_due: bool = False) -> list[SourceLoad]:
     transport = build_transport()
     results = []
     with warehouse.connect() as con:
         warehouse.write_catalog(con)
-        ctx = context(con, transport, run_id)
+        ctx = context(con, transport, run_id, fetch_when_due=fetch_when_due)
         for table in registry.RAW_TABLES:
             results.append(run(table.name, ctx))
     return results

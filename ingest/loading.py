@@ -100,6 +100,36 @@ class LoadContext:
     lookback_days: int = settings.LOOKBACK_DAYS
     # Where progress goes: this module's logger, or e.g. Dagster's `context.log` so the run log shows it.
     logger: logging.Logger = log
+    # The instant (naive UTC) against which "what can have been released?" is asked; None: the end
+    # of `today` (UTC), which in replay is the snapshot's cut day (its files hold that day's 00:00 UTC
+    # crypto point and the DTS published at 16:00 ET on it).
+    now: dt.datetime | None = None
+    # Skip the incremental fetch of a series that already holds the newest observation its release
+    # calendar allows by `now` (`up_to_date`): `make run` and the schedules; not a sensor's run, which
+    # has seen something new, nor a materialization launched by hand.
+    fetch_when_due: bool = False
+
+    def clock(self) -> dt.datetime:
+        return self.now or dt.datetime.combine(self.today, dt.time.max)
+
+    def up_to_date(self, last: dt.date | None, series: catalog.Series | None = None) -> dt.date | None:
+        """With `fetch_when_due`, the newest observation `series` can have been released with by
+        `clock()` when the loaded watermark `last` already reaches it, so that nothing new can be
+        asked for before its next release; else None (fetch). `series` None = a daily 00:00 UTC
+        snapshot (CoinGecko), public at its own instant.
+
+        A release that comes late leaves the watermark behind the calendar, so the series is asked
+        again on every run until it arrives. A revision published between two releases is picked
+        up by the look-back of the next release's fetch, not in between."""
+        # GDP's whole history is re-read on every run: BEA's later estimates of a quarter, which
+        # revise it, are not on the `gdp_advance` calendar (calendar.REVISES_HISTORY).
+        if not self.fetch_when_due or last is None:
+            return None
+        if series is not None and series.release_rule in calendar.REVISES_HISTORY:
+            return None
+        now = self.clock()
+        newest = now.date() if series is None else calendar.newest_released(series, now)
+        return newest if last >= newest else None
 
     def series_windows(
         self, series: catalog.Series, first: dt.date | None, last: dt.date | None
@@ -298,6 +328,25 @@ def observation_load(ctx, spec, source, series_id, frame, responses, expect_new:
         last,
         responses[-1].url,
         sum(len(r.body) for r in responses),
+    )
+
+
+UP_TO_DATE = "not asked: holds "
+
+
+def up_to_date_load(
+    ctx: LoadContext, source: str, series_id: str, last: dt.date, newest: dt.date
+) -> SeriesLoad:
+    """The outcome of a series whose fetch `LoadContext.up_to_date` skipped: nothing asked or written,
+    its watermark reported as its last date (the release sensor reads it from the asset's metadata)."""
+    ctx.logger.info("%s %s: up to date (%s), not asked before its next release", source, series_id, last)
+    return SeriesLoad(
+        source,
+        series_id,
+        "ok",
+        last_date=last,
+        message=f"{UP_TO_DATE}{last}; its release calendar allows {newest} by {ctx.clock():%Y-%m-%d %H:%M} "
+        "UTC: nothing new before its next release",
     )
 
 

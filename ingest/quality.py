@@ -203,24 +203,10 @@ def _business_days_between(a: dt.date, b: dt.date) -> int:
 
 
 def expected_latest(s: Series, today: dt.date) -> dt.date:
-    """The newest observation date that should be public (and ingested, with a day's grace) by `today`."""
-    if s.cadence == "quarterly":
-        quarter = dt.date(today.year, 3 * ((today.month - 1) // 3) + 1, 1)
-        while calendar.known_on(s.release_rule, quarter, s.series_id) + dt.timedelta(days=1) > today:
-            quarter = dt.date(quarter.year - (quarter.month == 1), (quarter.month - 4) % 12 + 1, 1)
-        return quarter
-    day = today
-    if s.cadence == "weekly":
-        day -= dt.timedelta(days=(today.weekday() - 2) % 7)  # back to a Wednesday
-        step = dt.timedelta(days=7)
-    else:
-        step = dt.timedelta(days=1)
+    """The newest observation date that should be public (and ingested, with a day's grace) by `today`:
+    released by the end of the day before (the same day for `same_day` series)."""
     grace = dt.timedelta(days=0 if s.release_rule == "same_day" else 1)
-    while calendar.known_on(s.release_rule, day, s.series_id) + grace > today or (
-        s.dating == "business_day" and not calendar.is_business_day(day)
-    ):
-        day -= step
-    return day
+    return calendar.newest_released(s, calendar.end_of_day(today - grace))
 
 
 def freshness(con: duckdb.DuckDBPyConnection, source: str, today: dt.date) -> Finding:

@@ -85,7 +85,7 @@ def _refuse_configuration() -> bool:
     return problem is not None
 
 
-def run(job_name: str = "materialize_everything", rebuild: bool = False) -> int:
+def run(job_name: str = "materialize_everything", rebuild: bool = False, fetch_all: bool = False) -> int:
     os.environ["LIQUIDITY_DATA_DIR"] = str(settings.data_dir())
     if _refuse_configuration():  # before the heavy imports: a bad setting costs a fraction of a second
         return 2
@@ -93,7 +93,7 @@ def run(job_name: str = "materialize_everything", rebuild: bool = False) -> int:
 
     from orchestration import run_recovery
     from orchestration.definitions import defs
-    from orchestration.jobs import SKIP_UNCHANGED
+    from orchestration.jobs import FETCH_WHEN_DUE_TAG, ROUTINE
     from orchestration.summary import print_summary
 
     if settings.replay_dir() is None:
@@ -111,11 +111,16 @@ def run(job_name: str = "materialize_everything", rebuild: bool = False) -> int:
         for run_id in run_recovery.release_dead_cli_runs(instance, home):
             print(f"run {run_id} had been killed: marked it failed", file=sys.stderr)
         job = defs.resolve_job_def(job_name)
+        routine = (
+            {}
+            if rebuild
+            else {k: v for k, v in ROUTINE.items() if not (fetch_all and k == FETCH_WHEN_DUE_TAG)}
+        )
         with run_recovery.liveness_lock(home) as tags:
             result = job.execute_in_process(
                 instance=instance,
                 raise_on_error=False,
-                tags={**tags, **({} if rebuild else SKIP_UNCHANGED)},
+                tags={**tags, **routine},
                 run_config=CONSOLE_INFO,
             )
         print_summary(result)
@@ -187,7 +192,15 @@ def main(argv: list[str] | None = None) -> int:
     run_p = sub.add_parser("run", help="materialize every asset once")
     run_p.add_argument("--job", default="materialize_everything")
     run_p.add_argument(
-        "--rebuild", action="store_true", help="run dbt build even when no raw table or dbt file changed"
+        "--fetch-all",
+        action="store_true",
+        help="ask every source for every series, also those already holding the newest observation "
+        "their release calendar allows (e.g. to pick up a correction published between releases)",
+    )
+    run_p.add_argument(
+        "--rebuild",
+        action="store_true",
+        help="--fetch-all, and run dbt build even when no raw table or dbt file changed",
     )
     sub.add_parser("dev", help="Dagster webserver + daemon on 127.0.0.1:3000")
     bf = sub.add_parser("backfill", help="re-ingest a date range of one series (raw layer only)")
@@ -201,7 +214,7 @@ def main(argv: list[str] | None = None) -> int:
     bf.add_argument("--end", required=True, help="last date YYYY-MM-DD (inclusive)")
     args = parser.parse_args(argv)
     if args.command == "run":
-        return run(args.job, rebuild=args.rebuild)
+        return run(args.job, rebuild=args.rebuild, fetch_all=args.fetch_all)
     if args.command == "backfill":
         return backfill(args.source, args.series, args.start, args.end)
     return dev()

@@ -19,6 +19,13 @@ TIMEZONE = "America/New_York"
 # a materialization launched by hand in the UI builds whatever it is asked to.
 SKIP_UNCHANGED_TAG = "liquidity/skip_unchanged_dbt"
 SKIP_UNCHANGED = {SKIP_UNCHANGED_TAG: "true"}
+# Runs with this tag set to "true" do not ask a source for a series that already holds the newest
+# observation its release calendar allows (ingest.loading.LoadContext.up_to_date): a rerun before the
+# next release fetches nothing of it. `make run` (without --rebuild) and the schedules set it; a
+# release sensor's run (it has seen something new) and a materialization launched by hand fetch.
+FETCH_WHEN_DUE_TAG = "liquidity/fetch_when_due"
+# The tags of routine runs: `make run` and the schedules.
+ROUTINE = {**SKIP_UNCHANGED, FETCH_WHEN_DUE_TAG: "true"}
 
 everything = dg.AssetSelection.all()
 
@@ -42,7 +49,7 @@ nightly_schedule = dg.ScheduleDefinition(
     cron_schedule="30 21 * * *",
     execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    tags=SKIP_UNCHANGED,
+    tags=ROUTINE,
     description="Nightly full incremental run (see orchestration/jobs.py for the timing reasoning).",
 )
 
@@ -52,6 +59,6 @@ weekly_schedule = dg.ScheduleDefinition(
     cron_schedule="30 17 * * 4",
     execution_timezone=TIMEZONE,
     default_status=dg.DefaultScheduleStatus.RUNNING,
-    tags=SKIP_UNCHANGED,
+    tags=ROUTINE,
     description="Thursday 17:30 ET, one hour after the H.4.1 release at 16:30 ET.",
 )

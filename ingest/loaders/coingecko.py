@@ -116,11 +116,14 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
         return loading.finish(ctx, result, started, req0, bytes0)
     # Every coin's loaded range in one scan (a query per coin would scan the table once per coin).
     ranges = warehouse.loaded_ranges(ctx.con, TABLE.spec, "coin_id")
-    pending: list[tuple[str, _PreparedCoin | Exception]] = []
+    pending: list[tuple[str, _PreparedCoin | SeriesLoad | Exception]] = []
 
-    def prepare(coin_id: str) -> _PreparedCoin:
+    def prepare(coin_id: str) -> _PreparedCoin | SeriesLoad:
         check_coin_id(coin_id)
         last = ranges.get(coin_id, (None, None))[1]
+        newest = ctx.up_to_date(last)  # today's 00:00 UTC point is loaded: nothing new before tomorrow's
+        if newest is not None:
+            return loading.up_to_date_load(ctx, "coingecko", coin_id, last, newest)
         days = coingecko.market_chart_days(last, ctx.today, ctx.lookback_days, ctx.keys.coingecko_plan)
         start = None if last is None else ctx.window_start(last)
         # The API first: it is the authority on the coin id, so a coin it does not know fails here,
@@ -172,7 +175,7 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
     rows = unchecked = 0
     for coin_id in coins:
         try:
-            item: _PreparedCoin | Exception = prepare(coin_id)
+            item: _PreparedCoin | SeriesLoad | Exception = prepare(coin_id)
         except NetworkUnreachable:
             flush()
             raise

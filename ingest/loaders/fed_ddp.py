@@ -55,6 +55,10 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
             # H.4.1 file) neither forces a full reload nor drags every request back to its last date
             # (the `served` and `freshness` checks name it).
             last = max((m for m in marks if m is not None), default=None)
+            # The release's series share its calendar: the first one stands for them all.
+            newest = ctx.up_to_date(last, wanted[0])
+            if newest is not None:
+                return loading.up_to_date_load(ctx, TABLE.source, release, last, newest)
             start = ctx.window_start(last)
             # A release's first load asks for the labelled header, whose units and multipliers are
             # checked; a request that continues its loaded history omits the labels (fed_ddp). A

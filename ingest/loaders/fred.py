@@ -20,11 +20,18 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
     for series in wanted:
 
         def work(series=series) -> SeriesLoad:
+            newest = None
             if window is not None:
                 windows, last = [(*window, loading.backfill_note(window))], None
             else:
                 first, last = warehouse.loaded_range(ctx.con, TABLE.spec, {"series_id": series.series_id})
                 windows = ctx.series_windows(series, first, last)
+                newest = ctx.up_to_date(last, series)
+                if newest is not None:
+                    # Nothing new before its next release: only a history backfill (a bounded window) is due.
+                    windows = [w for w in windows if w[1] is not None]
+                    if not windows:
+                        return loading.up_to_date_load(ctx, "fred", series.series_id, last, newest)
             frames, responses = [], []
             for start, end, note in windows:
                 frame, got = fred.fetch(ctx.transport, series, start, end, ctx.keys.fred)
@@ -34,7 +41,7 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
                 # Each window's rows name the payload they came from.
                 frames.append(loading.provenance(frame, got, series.release_rule, series.series_id))
                 responses += got
-            if frame.empty and series.required and window is None:
+            if frame.empty and series.required and window is None and end is None:
                 # The (last) window always reaches back before the last loaded observation: an empty
                 # body of a required series is a damaged or changed file, not "nothing new".
                 raise PayloadError("fred", series.series_id, f"no observation from {start} on in the body")
@@ -49,6 +56,8 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
                 expect_new=window is None and last is None,
             )
             loaded.message = "; ".join(note for *_, note in windows if note)
+            if newest is not None:
+                loaded.last_date = last
             return loaded
 
         required = series.required or window is not None

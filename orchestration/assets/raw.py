@@ -11,6 +11,7 @@ from ingest import warehouse as raw_db
 from ingest.errors import NetworkUnreachable, redact
 from ingest.transport import RedactingFilter
 from orchestration.asset_metadata import ROW_COUNT, markdown_table, safe_table_metadata
+from orchestration.jobs import FETCH_WHEN_DUE_TAG
 from orchestration.resources import SourcesResource, WarehouseResource
 
 RAW_GROUP = "ingest"
@@ -90,7 +91,8 @@ def _load(
         if not drift.passed:
             # Loading into a changed table would fail or misplace values: stop before any write, no retry.
             raise dg.Failure(description=f"{drift.summary}: {drift.details}")
-        ctx = load.context(con, transport, context.run_id, keys, logger=logger)
+        when_due = context.run.tags.get(FETCH_WHEN_DUE_TAG) == "true"
+        ctx = load.context(con, transport, context.run_id, keys, logger=logger, fetch_when_due=when_due)
         try:
             result = load.run(name, ctx)
         except NetworkUnreachable as exc:
