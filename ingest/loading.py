@@ -121,10 +121,10 @@ class LoadContext:
         A release that comes late leaves the watermark behind the calendar, so the series is asked
         again on every run until it arrives. A revision published between two releases is picked
         up by the look-back of the next release's fetch, not in between."""
-        # GDP's whole history is re-read on every run: BEA's later estimates of a quarter, which
-        # revise it, are not on the `gdp_advance` calendar (calendar.REVISES_HISTORY).
         if not self.fetch_when_due or last is None:
             return None
+        # GDP's whole history is re-read on every run: BEA's later estimates of a quarter, which
+        # revise it, are not on the `gdp_advance` calendar (calendar.REVISES_HISTORY).
         if series is not None and series.release_rule in calendar.REVISES_HISTORY:
             return None
         now = self.clock()

@@ -93,7 +93,7 @@ def run(job_name: str = "materialize_everything", rebuild: bool = False, fetch_a
 
     from orchestration import run_recovery
     from orchestration.definitions import defs
-    from orchestration.jobs import FETCH_WHEN_DUE_TAG, ROUTINE
+    from orchestration.jobs import ROUTINE, SKIP_UNCHANGED
     from orchestration.summary import print_summary
 
     if settings.replay_dir() is None:
@@ -111,11 +111,7 @@ def run(job_name: str = "materialize_everything", rebuild: bool = False, fetch_a
         for run_id in run_recovery.release_dead_cli_runs(instance, home):
             print(f"run {run_id} had been killed: marked it failed", file=sys.stderr)
         job = defs.resolve_job_def(job_name)
-        routine = (
-            {}
-            if rebuild
-            else {k: v for k, v in ROUTINE.items() if not (fetch_all and k == FETCH_WHEN_DUE_TAG)}
-        )
+        routine = {} if rebuild else SKIP_UNCHANGED if fetch_all else ROUTINE
         with run_recovery.liveness_lock(home) as tags:
             result = job.execute_in_process(
                 instance=instance,

@@ -21,8 +21,9 @@ SKIP_UNCHANGED_TAG = "liquidity/skip_unchanged_dbt"
 SKIP_UNCHANGED = {SKIP_UNCHANGED_TAG: "true"}
 # Runs with this tag set to "true" do not ask a source for a series that already holds the newest
 # observation its release calendar allows (ingest.loading.LoadContext.up_to_date): a rerun before the
-# next release fetches nothing of it. `make run` (without --rebuild) and the schedules set it; a
-# release sensor's run (it has seen something new) and a materialization launched by hand fetch.
+# next release fetches nothing of it. `make run` (without --fetch-all or --rebuild) and the schedules
+# set it; a release sensor's run (it has seen something new) and a materialization launched by
+# hand fetch.
 FETCH_WHEN_DUE_TAG = "liquidity/fetch_when_due"
 # The tags of routine runs: `make run` and the schedules.
 ROUTINE = {**SKIP_UNCHANGED, FETCH_WHEN_DUE_TAG: "true"}
