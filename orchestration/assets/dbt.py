@@ -121,6 +121,12 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
                 yield event
         except Exception as exc:  # a failed model or test: report what was built, then fail the step
             error = exc
+            # An error raised here while dbt still runs (not dbt's own failure: e.g. an event of a
+            # test the loaded manifest does not know, after a YAML edit without `make prepare`)
+            # stops reading dbt's output: dbt would block on the full pipe and the step hang forever.
+            if invocation.process.poll() is None:
+                context.log.error("stopping dbt, whose events can no longer be read: %s", exc)
+                invocation.process.terminate()
         invocation.process.wait()  # even when the error came from here, dbt holds the file until it exits
         extra = _table_metadata(context, warehouse, built)
         failing = _failing_rows(context, invocation, warehouse) if held or error else {}
@@ -265,6 +271,8 @@ KEY_COLUMNS = (
     "asset",
     "period",
 )
+# The column a multi-column test (`values_between`) names in each failing row as the one it tested.
+FAILED_COLUMN = "failed_column"
 MAX_FIELDS = 8
 
 
@@ -274,7 +282,8 @@ def _failing_rows(
     """The first rows each failed dbt data test returned, by test unique_id, so that the check (and the
     run summary) names the offending dates and values, not only their count. The test's compiled
     SQL comes from dbt's run_results.json and is run read-only once dbt has released the file; each
-    row keeps its key columns and the tested column."""
+    row keeps its key columns and the tested column (a column test's `column_name`; for a test of
+    several columns, the one the row names in `failed_column`)."""
     try:
         results = json.loads((invocation.target_path / "run_results.json").read_text(encoding="utf-8"))
         results = results["results"]
@@ -303,11 +312,12 @@ def _failing_rows(
                 cur = con.execute(f"SELECT * FROM ({result['compiled_code']}) LIMIT {FAILING_ROWS_SHOWN}")
                 columns = [d[0] for d in cur.description]
                 tested = nodes.get(result["unique_id"], {}).get("column_name")
-                keep = [c for c in columns if c in KEY_COLUMNS or c == tested] or columns
-                rows = [
-                    {c: _plain(v) for c, v in zip(columns, row, strict=True) if c in keep[:MAX_FIELDS]}
-                    for row in cur.fetchall()
-                ]
+                rows = []
+                for row in cur.fetchall():
+                    named = dict(zip(columns, row, strict=True))
+                    marks = {tested, FAILED_COLUMN, named.get(FAILED_COLUMN)}
+                    keep = [c for c in columns if c in KEY_COLUMNS or c in marks] or columns
+                    rows.append({c: _plain(named[c]) for c in keep[:MAX_FIELDS]})
             except duckdb.Error as exc:
                 rows = [{"error": str(exc).splitlines()[0]}]
             out[result["unique_id"]] = rows

@@ -299,6 +299,67 @@ def test_unit_drift_fails_the_catalog_band_test(tmp_path: Path) -> None:
     assert "within_catalog_band_stg_fred__observations_value" in result.stdout
 
 
+def stored_failures(path: Path, test: str, columns: str) -> list[tuple]:
+    """The failing rows `dbt test --store-failures` kept of `test` (its table, in dbt's audit schema)."""
+    (schema,) = query(
+        path, "SELECT table_schema FROM information_schema.tables WHERE table_name = ?", [test]
+    )[0]
+    return query(path, f"SELECT {columns} FROM {schema}.{test}")
+
+
+def test_not_null_columns_names_each_column_holding_nulls(tmp_path: Path) -> None:
+    """One `not_null_columns` test per model stands for one `not_null` per column. A DuckLake raw
+    table has no NOT NULL constraint (../shared/DUCKLAKE.md), so the source test is the guard: a
+    WALCL row without `value` and `known_on` fails `not_null_fred_observations`, and its failing
+    rows name exactly those two columns with their NULL counts; a clean table passes."""
+    path = empty_warehouse(tmp_path)
+    with warehouse.connect(path) as con:
+        fred(con, "WALCL", [("2025-11-12", 6555283.0, "2025-11-13")])
+        # The same columns, without the DDL's NOT NULL constraints (as on DuckLake)
+        con.execute("CREATE OR REPLACE TABLE raw.fred_observations AS SELECT * FROM raw.fred_observations")
+    clean = run_dbt(tmp_path, "test", "--select", "not_null_fred_observations")
+    assert clean.returncode == 0, clean.stdout[-3000:]
+    assert "PASS=1" in clean.stdout, clean.stdout[-3000:]
+    with warehouse.connect(path) as con:
+        con.execute(
+            "INSERT INTO raw.fred_observations SELECT series_id, DATE '2025-11-19', NULL, NULL, known_at, "
+            "fetched_at, updated_at, previous_value, source_url, payload_sha256 FROM raw.fred_observations"
+        )
+    result = run_dbt(tmp_path, "test", "--select", "not_null_fred_observations", "--store-failures")
+    assert result.returncode != 0
+    assert "FAIL 2 not_null_fred_observations" in result.stdout, result.stdout[-3000:]
+    failures = stored_failures(path, "not_null_fred_observations", "column_name, null_rows")
+    assert sorted(failures) == [("known_on", 1), ("value", 1)]
+
+
+def test_values_between_fails_on_each_column_out_of_its_bounds(tmp_path: Path) -> None:
+    """One `values_between` test per model stands for one range test per column. The total market
+    cap must be > 0 (exclusive): 1 USD passes, 0 and -5 fail, and each failing row names the column
+    it broke in `failed_column`, first, with the day (what the run summary and the check show)."""
+    path = empty_warehouse(tmp_path)
+    snapshot = "TIMESTAMP '2025-11-{d} 00:00:00', DATE '2025-11-{d}', {v}, NULL, DATE '2025-11-{d}', TIMESTAMP '2025-11-{d} 00:00:00'"
+    with warehouse.connect(path) as con:
+        for day, value in (("17", "1.0"), ("18", "0.0"), ("19", "-5.0")):
+            row = snapshot.format(d=day, v=value)
+            con.execute(f"INSERT INTO raw.coingecko_global VALUES ('market_cap_chart', {row}, {PROVENANCE})")
+    result = run_dbt(tmp_path, "build", "--select", "stg_coingecko__global", "--store-failures")
+    assert result.returncode != 0
+    assert "FAIL 2 value_between_stg_coingecko__global" in result.stdout, result.stdout[-3000:]
+    failures = stored_failures(
+        path, "value_between_stg_coingecko__global", "failed_column, observation_date, total_market_cap_usd"
+    )
+    assert sorted(failures) == [
+        ("total_market_cap_usd", dt.date(2025, 11, 18), 0.0),
+        ("total_market_cap_usd", dt.date(2025, 11, 19), -5.0),
+    ]
+    columns = query(
+        path,
+        "SELECT column_name FROM information_schema.columns WHERE table_name = "
+        "'value_between_stg_coingecko__global' ORDER BY ordinal_position LIMIT 1",
+    )
+    assert columns == [("failed_column",)]
+
+
 def test_reconciliation_pairs_come_from_the_catalog_and_a_disagreeing_pair_fails(tmp_path: Path) -> None:
     """The staged pairs are exactly the catalog's `reconciles_with`; the DDP Wednesday TGA
     (RESPPLLDT_N.WW, a pair no SQL names) $1 million off WDTGAL fails the reconciliation test."""

@@ -16,6 +16,7 @@ import datetime as dt
 import json
 import re
 import shutil
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -168,6 +169,40 @@ def last_dbt_node_done() -> float:
 
 def checks_of(result: dg.ExecuteInProcessResult, key: str) -> list[dg.AssetCheckEvaluation]:
     return [e for e in result.get_asset_check_evaluations() if e.asset_key.to_user_string() == key]
+
+
+def test_an_event_error_while_dbt_runs_stops_dbt_instead_of_hanging(warehouse_copy, monkeypatch):
+    """An error raised while dbt's events are read (here: on the first one; in life, e.g. a test
+    the loaded manifest does not know) stops reading dbt's output. dbt, still building, must be
+    stopped: left alone it blocks on the full pipe (the whole build's events are megabytes) and
+    the step never ends. The step fails with that error, promptly, and dbt has exited."""
+    from orchestration.assets import dbt as dbt_asset
+
+    started: list = []
+    real_cli = DbtCliResource.cli
+
+    def cli(self, *args, **kwargs):
+        invocation = real_cli(self, *args, **kwargs)
+        started.append(invocation)
+        return invocation
+
+    def unreadable(context, event):
+        raise RuntimeError("an event this code cannot map")
+
+    monkeypatch.setattr(DbtCliResource, "cli", cli)
+    monkeypatch.setattr(dbt_asset, "_event_key", unreadable)
+    outcome: list = []
+    worker = threading.Thread(
+        target=lambda: outcome.append(build(*(key.to_user_string() for key in dbt_models.keys))), daemon=True
+    )
+    worker.start()
+    worker.join(timeout=600)
+    assert not worker.is_alive(), "the dbt step hung after the event error"
+    (result,) = outcome
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    assert "an event this code cannot map" in failure.step_failure_data.error.to_string()
+    assert started and started[0].process.poll() is not None
 
 
 def test_dbt_metadata_checks_and_a_failing_test(warehouse_copy):

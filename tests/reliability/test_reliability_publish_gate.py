@@ -373,8 +373,12 @@ def test_a_failed_dbt_test_shows_its_first_failing_rows(good, snapshot, tmp_path
     run, output, _ = rerun(good, tmp_path, edited_snapshot(snapshot, tmp_path, spike))
     summary = output.split("=== run summary ===")[-1]
     assert run.code == 1
-    assert "FAIL marts/liquidity_daily:value_between_liquidity_daily_sofr_iorb_spread_bp" in summary, summary
-    line = next(line for line in summary.splitlines() if "date=2026-01-15 sofr_iorb_spread_bp=" in line)
+    assert "FAIL marts/liquidity_daily:value_between_liquidity_daily" in summary, summary
+    line = next(
+        line
+        for line in summary.splitlines()
+        if "failed_column=sofr_iorb_spread_bp date=2026-01-15 sofr_iorb_spread_bp=" in line
+    )
     assert sha256_file(run.data_dir / "serving.duckdb") == published
     scenario(
         "the failed dbt test's first failing rows (key columns and the tested column) on the console",
