@@ -315,7 +315,7 @@ def test_pipeline_build_runs_data_tests_but_not_unit_tests(fresh_dir):
     results = json.loads((fresh_dir / "dbt_target" / "run_results.json").read_text())["results"]
     kinds = {r["unique_id"].split(".")[0] for r in results}
     assert kinds == {"model", "seed", "test"}, kinds
-    # every data test of the project ran (147 of them: one not-null and one range test per model)
+    # every data test of the manifest ran, whatever their number
     nodes = json.loads((fresh_dir / "dbt_target" / "manifest.json").read_text())["nodes"]
     data_tests = {uid for uid, node in nodes.items() if node["resource_type"] == "test"}
     assert len(data_tests) > 100
