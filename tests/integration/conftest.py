@@ -27,6 +27,12 @@ def incremental_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
+def first_dir(tmp_path_factory) -> Path:
+    """2025-11-19 alone into an empty data dir (the first run behind `incremental_dir`)."""
+    return shared_run(tmp_path_factory, "2025-11-19")
+
+
+@pytest.fixture(scope="session")
 def fresh_dir(tmp_path_factory) -> Path:
     """2026-01-31 alone into an empty data dir."""
     return shared_run(tmp_path_factory, "2026-01-31")

@@ -270,6 +270,55 @@ def test_crypto_net_liquidity_is_release_aware_to_the_instant(fresh_dir):
     assert end_of_thursday == pytest.approx(walcl - tga - rrp_thu, abs=1e-6)
 
 
+FIRST = "2025-11-19"
+
+
+def test_values_recorded_after_the_snapshot_clock_stay_unknown_until_their_release(first_dir):
+    # The 2025-11-19 snapshot was recorded later than its clock (the end of 2025-11-19): it already
+    # holds Wednesday's H.4.1 (out Thursday 2025-11-20 16:30 ET) and Wednesday's SOFR (out 08:00 ET
+    # the next morning). They load with their true release instants, and no release-aware value of
+    # this build uses them.
+    known_at = dict(
+        query(
+            first_dir,
+            "SELECT series_id, known_at FROM raw.fred_observations "
+            "WHERE observation_date = '2025-11-19' AND series_id IN ('WALCL', 'SOFR', 'RRPONTSYD')",
+            db="warehouse.duckdb",
+        )
+    )
+    assert known_at == {
+        "WALCL": dt.datetime(2025, 11, 20, 21, 30),  # 16:30 EST
+        "SOFR": dt.datetime(2025, 11, 20, 13, 0),  # 08:00 EST
+        "RRPONTSYD": dt.datetime(2025, 11, 19, 18, 15),  # 13:15 EST, the same day
+    }
+    assert one(first_dir, "SELECT max(date) FROM liquidity_daily") == dt.date(2025, 11, 19)
+    walcl_prev = fredgraph_value(FIRST, "WALCL", "2025-11-12") / 1000
+    tga_prev = fredgraph_value(FIRST, "WTREGEN", "2025-11-12") / 1000
+    rrp_wed = fredgraph_value(FIRST, "RRPONTSYD", "2025-11-19")
+    known, as_of, on_the_date = one(
+        first_dir,
+        "SELECT net_liquidity_known_bn, net_liquidity_known_as_of, fed_total_assets_bn "
+        "FROM liquidity_daily WHERE date = '2025-11-19'",
+    )
+    assert as_of == dt.date(2025, 11, 12)
+    assert known == pytest.approx(walcl_prev - tga_prev - rrp_wed, abs=1e-6)
+    # the observation-dated column holds Wednesday's level, as documented ("before it was public")
+    assert on_the_date == pytest.approx(fredgraph_value(FIRST, "WALCL", "2025-11-19") / 1000, abs=1e-9)
+    # The signals read as-known values: Tuesday's SOFR (Wednesday's is not out) against Wednesday's IORB.
+    sofr_tue = fredgraph_value(FIRST, "SOFR", "2025-11-18")
+    iorb_wed = fredgraph_value(FIRST, "IORB", "2025-11-19")
+    spread = one(first_dir, "SELECT sofr_iorb_spread_bp FROM liquidity_signals WHERE date = '2025-11-19'")
+    assert spread == pytest.approx((sofr_tue - iorb_wed) * 100, abs=1e-6)
+    assert spread != pytest.approx((fredgraph_value(FIRST, "SOFR", "2025-11-19") - iorb_wed) * 100)
+    # The last crypto row (00:00 UTC = Tuesday 19:00 ET) knows last week's H.4.1 and Tuesday's ON RRP.
+    rrp_tue = fredgraph_value(FIRST, "RRPONTSYD", "2025-11-18")
+    crypto_date, crypto_known = one(
+        first_dir, "SELECT date, net_liquidity_bn FROM crypto_vs_liquidity ORDER BY date DESC LIMIT 1"
+    )
+    assert crypto_date == dt.date(2025, 11, 19)
+    assert crypto_known == pytest.approx(walcl_prev - tga_prev - rrp_tue, abs=1e-6)
+
+
 def test_crypto_prices_from_coingecko(fresh_dir):
     with (replay(CUT) / "coingecko" / "export" / "bitcoin-usd-max.csv").open(newline="") as fh:
         row = next(r for r in csv.reader(fh) if r[0].startswith("2025-11-19"))
