@@ -1,8 +1,9 @@
 """Command line: `python -m orchestration.cli run` (what `make run` calls), `... dev` and
 `... backfill --source fred --series WALCL --start 2020-01-01 --end 2020-12-31`.
 
-`run` materializes every asset once (ingest → dbt build → checks → publish) in this process,
-prints a short summary, and exits non-zero when any step or blocking check failed (1), or when it
+`run` materializes the pipeline in this process as two Dagster runs (orchestration/stages.py):
+ingest with the raw checks, then only the dbt models whose inputs changed, their checks, publish and
+report (`--rebuild`: one run that rebuilds everything). It prints a short summary, and exits non-zero when any step or blocking check failed (1), or when it
 refused to start (2): a setting is invalid (a catalog line, LIQUIDITY_COINS, LIQUIDITY_START, the
 CoinGecko plan, a missing LIQUIDITY_REPLAY_DIR, an unwritable LIQUIDITY_DATA_DIR or DAGSTER_HOME;
 the message names it), or no source host can be reached (then it names LIQUIDITY_REPLAY_DIR).
@@ -111,16 +112,48 @@ def run(job_name: str = "materialize_everything", rebuild: bool = False, fetch_a
         for run_id in run_recovery.release_dead_cli_runs(instance, home):
             print(f"run {run_id} had been killed: marked it failed", file=sys.stderr)
         job = defs.resolve_job_def(job_name)
-        routine = {} if rebuild else SKIP_UNCHANGED if fetch_all else ROUTINE
         with run_recovery.liveness_lock(home) as tags:
-            result = job.execute_in_process(
-                instance=instance,
-                raise_on_error=False,
-                tags={**tags, **routine},
-                run_config=CONSOLE_INFO,
-            )
-        print_summary(result)
-    return 0 if result.success else 1
+            if rebuild:
+                results = [
+                    job.execute_in_process(
+                        instance=instance, raise_on_error=False, tags=tags, run_config=CONSOLE_INFO
+                    )
+                ]
+                skipped = None
+            else:
+                routine = SKIP_UNCHANGED if fetch_all else ROUTINE
+                results, skipped = staged_runs(job, instance, {**tags, **routine})
+        print_summary(*results, dbt_skipped=skipped)
+    return 0 if all(result.success for result in results) else 1
+
+
+def staged_runs(job, instance, tags: dict[str, str]):
+    """A routine run as its two stages (orchestration/stages.py), both in this process: the job's raw
+    assets, then what their loads changed with the publish and the report; no second run when
+    nothing changed. Returns (the runs' results, why dbt was skipped or None)."""
+    from orchestration import stages
+
+    keys = job.asset_layer.selected_asset_keys
+    first = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        tags={**tags, stages.STAGE_TAG: stages.RAW_STAGE},
+        run_config=CONSOLE_INFO,
+        asset_selection=stages.raw_keys(keys),
+    )
+    if not first.success:
+        return [first], None
+    after, skipped = stages.second_stage(instance, keys)
+    if skipped:
+        return [first], skipped
+    second = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        tags={**tags, stages.AFTER_RUN_TAG: first.run_id},
+        run_config=CONSOLE_INFO,
+        asset_selection=after,
+    )
+    return [first, second], None
 
 
 class _SkippedDbtChecks(logging.Filter):

@@ -9,7 +9,9 @@ that read them (dagster-dbt runs `dbt build --select` for that selection), the p
 report. The run key names the new observations, so a
 release starts one run, once.
 
-The nightly schedule stays as the safety net. In replay mode (`LIQUIDITY_REPLAY_DIR`) the probes read
+The nightly schedule stays as the safety net. Its runs, and the Thursday schedule's, are the first
+stage of a routine run (the loads, orchestration/stages.py): `after_raw_loads`, a run-status
+sensor, starts the second stage when one succeeds. In replay mode (`LIQUIDITY_REPLAY_DIR`) the probes read
 the snapshot files, so a sensor fires when the folder is swapped for a later snapshot.
 """
 
@@ -26,7 +28,17 @@ from ingest.transport import make_transport
 from orchestration.assets.dbt import downstream_of
 from orchestration.assets.report import REPORT_KEY
 from orchestration.assets.serving import SERVING_KEY
-from orchestration.jobs import SKIP_UNCHANGED, materialize_everything
+from orchestration.jobs import (
+    AFTER_RUN_TAG,
+    RAW_STAGE,
+    SECOND_STAGE,
+    SKIP_UNCHANGED,
+    STAGE_TAG,
+    h41_raw_loads,
+    materialize_everything,
+    raw_loads,
+    weekly_h41,
+)
 
 POLL_SECONDS = 300
 
@@ -109,4 +121,38 @@ def releases(context: dg.SensorEvaluationContext):
         run_key=found,
         asset_selection=selection([dg.AssetKey(["raw", asset]) for asset in sorted(news)]),
         tags={**SKIP_UNCHANGED, "liquidity/release": found[:200]},
+    )
+
+
+@dg.run_status_sensor(
+    name="after_raw_loads",
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[raw_loads, h41_raw_loads],
+    request_jobs=[materialize_everything, weekly_h41],
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="When a scheduled run of the loads succeeds, starts the second stage: only the dbt "
+    "models whose inputs changed, what is downstream of them, the publish and the report; nothing "
+    "when no model's inputs changed (orchestration/stages.py).",
+)
+def after_raw_loads(context: dg.RunStatusSensorContext):
+    from orchestration import stages
+
+    run = context.dagster_run
+    if run.tags.get(STAGE_TAG) != RAW_STAGE:
+        return dg.SkipReason(f"run {run.run_id[:8]} is not a scheduled first stage (no tag {STAGE_TAG})")
+    job = SECOND_STAGE[run.job_name]
+    if context.repository_def is not None:
+        keys = context.repository_def.get_job(job.name).asset_layer.selected_asset_keys
+    else:  # a context built outside the daemon
+        from orchestration.definitions import defs
+
+        keys = defs.resolve_job_def(job.name).asset_layer.selected_asset_keys
+    after, skipped = stages.second_stage(context.instance, keys)
+    if skipped:
+        return dg.SkipReason(f"after run {run.run_id[:8]}: dbt build skipped: {skipped}")
+    return dg.RunRequest(
+        run_key=run.run_id,
+        job_name=job.name,
+        asset_selection=after,
+        tags={**SKIP_UNCHANGED, AFTER_RUN_TAG: run.run_id},
     )

@@ -88,8 +88,8 @@ def root_cause(error) -> str:
     return message.split("Failure: ", 1)[-1]
 
 
-def _materialized(result: dg.ExecuteInProcessResult) -> Counter:
-    keys = [e.asset_key for e in result.all_events if e.is_step_materialization and e.asset_key]
+def _materialized(events: list) -> Counter:
+    keys = [e.asset_key for e in events if e.is_step_materialization and e.asset_key]
     return Counter(k.path[0] for k in keys)
 
 
@@ -155,34 +155,42 @@ def _where(path, state: str | None, missing: str) -> str:
     return f"{path} ({state or 'from an earlier run; not replaced by this one'})"
 
 
-def print_summary(result: dg.ExecuteInProcessResult) -> None:
+def print_summary(*results: dg.ExecuteInProcessResult, dbt_skipped: str | None = None) -> None:
+    """One summary of the runs of one `make run`: its raw loads and, when they changed something, the
+    run of the models, publish and report (orchestration/cli.py `staged_runs`); the sources table is
+    the first run's (the one that loaded). `dbt_skipped`: why no model needed building."""
     print("\n=== run summary ===")
-    print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILED'}")
-    done = _materialized(result)
+    for result in results:
+        print(f"run {result.run_id}: {'SUCCESS' if result.success else 'FAILED'}{_scope(result, results)}")
+    events = [event for result in results for event in result.all_events]
+    done = _materialized(events)
     if done:
         order = sorted(
             done, key=lambda layer: (LAYERS.index(layer) if layer in LAYERS else len(LAYERS), layer)
         )
         print("materialized: " + ", ".join(f"{layer} {done[layer]}" for layer in order))
-    evaluations = result.get_asset_check_evaluations()
+    evaluations = [ev for result in results for ev in result.get_asset_check_evaluations()]
     checks = {(ev.asset_key, ev.check_name): ev for ev in evaluations}
-    for line in _source_lines(result, checks) + _check_lines(evaluations):
+    for line in _source_lines(results[0], checks) + _check_lines(evaluations):
         print(line)
-    for event in result.all_events:
+    for event in events:
         if event.is_step_failure:
             print(f"step failed: {event.step_key}: {root_cause(event.event_specific_data.error)}")
     built = {
         e.asset_key: e.event_specific_data.materialization.metadata
-        for e in result.all_events
+        for e in events
         if e.is_step_materialization and e.asset_key in (SERVING_KEY, REPORT_KEY)
     }
     serving_state = None
-    for event in result.all_events:
+    reasons = [dbt_skipped] if dbt_skipped else []
+    for event in events:
         if event.event_type == dg.DagsterEventType.ASSET_OBSERVATION:
             metadata = event.event_specific_data.asset_observation.metadata
             if DBT_SKIPPED in metadata:
-                print(f"dbt build skipped: {metadata[DBT_SKIPPED].value}")
-                serving_state = "unchanged: nothing new since it was published"
+                reasons.append(metadata[DBT_SKIPPED].value)
+    for reason in reasons:
+        print(f"dbt build skipped: {reason}")
+        serving_state = "unchanged: nothing new since it was published"
     if SERVING_KEY in built:
         metadata = built[SERVING_KEY]
         if "publish_gate" in metadata:
@@ -193,3 +201,12 @@ def print_summary(result: dg.ExecuteInProcessResult) -> None:
     print(f"serving:   {_where(settings.serving_path(), serving_state, '(not published yet)')}")
     report_state = "written by this run" if REPORT_KEY in built else None
     print(f"report:    {_where(settings.report_dir() / 'index.html', report_state, '(not built)')}")
+
+
+def _scope(result: dg.ExecuteInProcessResult, results: tuple) -> str:
+    """What a run of a two-run `make run` covered, e.g. " (raw loads)"; nothing for a lone run."""
+    if len(results) < 2:
+        return ""
+    keys = {e.asset_key for e in result.all_events if e.is_step_materialization and e.asset_key}
+    dbt = sum(1 for k in keys if k.path[0] not in ("raw", "serving", "report"))
+    return " (raw loads)" if result is results[0] else f" ({dbt} dbt assets built, publish, report)"

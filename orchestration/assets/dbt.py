@@ -79,10 +79,11 @@ def dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse
     """`dbt build`: seeds, staging, intermediate and marts with their data tests (tests surface as
     asset checks); dbt's unit tests run in `make test` instead (`settings.DBT_BUILD_ARGS`).
 
-    A run that selects only some models (the release sensor selects what is downstream of the raw
-    assets with news) builds those: dagster-dbt turns the selection into `dbt build --select`.
-    Runs tagged `SKIP_UNCHANGED_TAG` (`make run`, the schedules) skip the build when nothing any mart
-    reads changed since its last build, and that was published: see `unchanged_since`."""
+    A run that selects only some models builds those: dagster-dbt turns the selection into
+    `dbt build --select`. The release sensor selects what is downstream of the raw assets with news;
+    the second stage of a routine run the models whose inputs changed (`build_plan`,
+    orchestration/stages.py). A run of every model tagged `SKIP_UNCHANGED_TAG` skips the build when
+    nothing any mart reads changed since its last build, and that was published: see `unchanged_since`."""
     where = warehouse.backend
     # One run builds the marts at a time, on either backend.
     with warehouse.build_lock(on_wait=context.log.warning):
@@ -245,6 +246,54 @@ def unchanged_since(
         f"no raw table and no dbt project file changed since the build{'s' * (len(runs) > 1)} of "
         f"run{'s' * (len(runs) > 1)} {', '.join(runs)}, published by run {published.run_id[:8]}"
     )
+
+
+def stale_models(
+    instance: dg.DagsterInstance, inputs: Mapping[dg.AssetKey, str], warehouse: WarehouseResource
+) -> list[dg.AssetKey]:
+    """The dbt assets whose table would differ if built now, and every dbt asset downstream of one:
+    those never materialized, whose last materialization no fully passing build vouched for with
+    the inputs they have now (`model_inputs`), or whose table is gone from the warehouse."""
+    specs = dbt_models.specs_by_key
+    present: set[tuple[str, str]] = set()
+    if warehouse.backend.exists():
+        with warehouse.read_connection() as con:
+            present = set(
+                con.execute("SELECT table_schema, table_name FROM information_schema.tables").fetchall()
+            )
+    stale = set()
+    for key, spec in specs.items():
+        # dagster/table_name is "<catalog>.<schema>.<table>"
+        table = tuple(str(spec.metadata.get("dagster/table_name", "")).split(".")[-2:])
+        event = instance.get_latest_materialization_event(key)
+        if event is None or table not in present or vouched_inputs(instance, event) != inputs.get(key):
+            stale.add(key)
+    children: dict[dg.AssetKey, set[dg.AssetKey]] = {}
+    for key, spec in specs.items():
+        for dep in spec.deps:
+            children.setdefault(dep.asset_key, set()).add(key)
+    todo = list(stale)
+    while todo:
+        for child in children.get(todo.pop(), ()):
+            if child not in stale:
+                stale.add(child)
+                todo.append(child)
+    return sorted(stale, key=str)
+
+
+def build_plan(
+    instance: dg.DagsterInstance, warehouse: WarehouseResource
+) -> tuple[list[dg.AssetKey], str | None]:
+    """What a routine run (`make run`) builds once its raw loads are done: (dbt assets, None), or
+    ([], why nothing needs building). Nothing when `unchanged_since` says so; else the stale models
+    and what is downstream of them (`stale_models`), which dagster-dbt builds as `dbt build
+    --select`. Every dbt asset when none is stale but the marts were not published since their
+    build: the publish takes marts its own run built (on the lake, `Backend.built_by`)."""
+    inputs = model_inputs(warehouse)
+    reason = unchanged_since(instance, inputs, warehouse)
+    if reason:
+        return [], reason
+    return stale_models(instance, inputs, warehouse) or sorted(dbt_models.keys, key=str), None
 
 
 def vouched_inputs(instance: dg.DagsterInstance, built: dg.EventLogEntry) -> str | None:

@@ -88,8 +88,8 @@ class WatchedRun:
         self._err = open(self.err_path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed in close()
         self.log = ""
         self._polls = 0
-        self._events: sqlite3.Connection | None = None
-        self._last_event = 0
+        self._events: dict[Path, sqlite3.Connection] = {}
+        self._last_event: dict[Path, int] = {}
         self.started: set[str] = set()
         self.finished: set[str] = set()
         self.dbt_marts: list[str] = []  # marts `dbt build` reported built, in its own log
@@ -134,25 +134,26 @@ class WatchedRun:
         return [p for p in runs.glob("*.db") if p.stem != "index"]
 
     def _read_step_events(self) -> None:
-        """New step events of this run from its Dagster event log (the run database that appeared
-        after it started)."""
-        if self._events is None:
-            dbs = sorted(set(self._run_dbs()) - self._dbs_before)
-            if not dbs:
-                return
-            self.run_id = dbs[0].stem
-            self._events = sqlite3.connect(f"file:{dbs[0]}?mode=ro", uri=True, timeout=1)
-        try:
-            rows = self._events.execute(
-                "SELECT id, dagster_event_type, step_key FROM event_logs WHERE id > ? AND "
-                "dagster_event_type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') ORDER BY id",
-                [self._last_event],
-            ).fetchall()
-        except sqlite3.OperationalError:  # the table is not created yet, or a writer holds a lock
-            return
-        for event_id, kind, step in rows:
-            (self.started if kind == "STEP_START" else self.finished).add(step)
-            self._last_event = event_id
+        """New step events of this `make run` from its Dagster event logs: the run databases that
+        appeared after it started (the raw loads' run, then the run of the models, publish and
+        report: orchestration/cli.py `staged_runs`). `run_id` is the first, whose loads the load log
+        names."""
+        for db in sorted(set(self._run_dbs()) - self._dbs_before - set(self._events), key=_created):
+            self.run_id = self.run_id or db.stem
+            self._events[db] = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+            self._last_event[db] = 0
+        for db, con in self._events.items():
+            try:
+                rows = con.execute(
+                    "SELECT id, dagster_event_type, step_key FROM event_logs WHERE id > ? AND "
+                    "dagster_event_type IN ('STEP_START', 'STEP_SUCCESS', 'STEP_FAILURE') ORDER BY id",
+                    [self._last_event[db]],
+                ).fetchall()
+            except sqlite3.OperationalError:  # the table is not created yet, or a writer holds a lock
+                continue
+            for event_id, kind, step in rows:
+                (self.started if kind == "STEP_START" else self.finished).add(step)
+                self._last_event[db] = event_id
 
     def dbt_build(self) -> psutil.Process | None:
         """The running `dbt build` process among the run's descendants (searched once dbt started)."""
@@ -235,10 +236,17 @@ class WatchedRun:
 
     def close(self) -> None:
         self._err.close()
-        if self._events is not None:
-            self._events.close()
+        for con in self._events.values():
+            con.close()
         if self._dbt_log is not None:
             self._dbt_log.close()
+
+
+def _created(db: Path) -> float:
+    try:
+        return db.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0
 
 
 def group_survivors(pgid: int, timeout: float = 10.0) -> list[str]:
