@@ -108,6 +108,26 @@ def known_on(rule: str, observation: dt.date, series_id: str | None = None) -> d
 REVISES_HISTORY = frozenset({"gdp_advance"})
 
 
+# How far before its watermark an incremental fetch of a series starts, per release rule: the
+# stretch in which that publisher corrects what it already published, so a revision is picked up by
+# the next fetch. One generic 35 days cost most of an incremental load's bytes (a daily series asked
+# for 25 rows it already held). GDP (REVISES_HISTORY) is asked for its whole history instead.
+# - h41: a correction to a week's H.4.1 values appears in the next weekly release: two releases.
+# - h8: the H.8 revises its recent weeks on each release, and its weeks are published ~9 days late.
+# - same_day / next_business_day (ON RRP, IORB; SOFR, EFFR, DFF): the New York Fed republishes a
+#   corrected rate on its publication day; a week covers a correction and a long holiday weekend.
+# - dts: a statement restated by the Treasury is restated within days of its publication.
+# - snapshot (CoinGecko 00:00 UTC points): the newest point is replaced by the next day's fetch.
+LOOKBACK = {
+    "h41": dt.timedelta(days=14),
+    "h8": dt.timedelta(days=35),
+    "same_day": dt.timedelta(days=7),
+    "next_business_day": dt.timedelta(days=7),
+    "dts": dt.timedelta(days=7),
+    SNAPSHOT: dt.timedelta(days=7),
+}
+
+
 # The shortest delay between an observation's date and its publication that each rule allows,
 # holidays ignored (they only delay): a lower bound, so early releases never look like the future.
 MIN_PUBLICATION_LAG = {

@@ -97,7 +97,6 @@ class LoadContext:
     run_id: str
     keys: settings.ApiKeys
     start: dt.date
-    lookback_days: int = settings.LOOKBACK_DAYS
     # Where progress goes: this module's logger, or e.g. Dagster's `context.log` so the run log shows it.
     logger: logging.Logger = log
     # The instant (naive UTC) against which "what can have been released?" is asked; None: the end
@@ -148,7 +147,7 @@ class LoadContext:
             return [(self.start, None, "")]
         if series.release_rule in calendar.REVISES_HISTORY:
             return [(self.start, None, REREAD_WHOLE)]
-        windows = [(self.window_start(last), None, "")]
+        windows = [(self.window_start(last, series.release_rule), None, "")]
         if series.first_observation is not None:
             expected = max(self.start, series.first_observation)
             if first > expected + HISTORY_TOLERANCE[series.cadence]:
@@ -164,13 +163,18 @@ class LoadContext:
                     windows.insert(0, (expected, gap_end, note))
         return windows
 
-    def window_start(self, last_loaded: dt.date | None) -> dt.date:
+    def window_start(self, last_loaded: dt.date | None, rule: str) -> dt.date:
+        """Where an incremental fetch of a series of release `rule` starts: its watermark minus the
+        rule's look-back (`calendar.LOOKBACK`), never before the history start."""
         if last_loaded is None:
             return self.start
         # A watermark past today (a future-dated row loaded before such rows were refused) must not
         # stop the series from updating; the no_future_dates check names that row until it is removed.
         last_loaded = min(last_loaded, self.today)
-        return max(self.start, last_loaded - dt.timedelta(days=self.lookback_days))
+        return max(self.start, last_loaded - calendar.LOOKBACK[rule])
+
+    def lookback_days(self, rule: str) -> int:
+        return calendar.LOOKBACK[rule].days
 
 
 def provenance(

@@ -27,7 +27,6 @@ def dbt_executable() -> str:
     return str(candidate) if candidate.exists() else "dbt"
 
 
-LOOKBACK_DAYS = 35
 # What every pipeline `dbt build` is given (orchestration/assets/dbt.py; `make bench` builds the same).
 # dbt's unit tests check SQL logic on static inputs: the same answer on every run until a model
 # changes, so they run where models change (`make test`: tests/dbt_unit, and CI), not in every

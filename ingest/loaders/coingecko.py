@@ -124,8 +124,10 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
         newest = ctx.up_to_date(last)  # today's 00:00 UTC point is loaded: nothing new before tomorrow's
         if newest is not None:
             return loading.up_to_date_load(ctx, "coingecko", coin_id, last, newest)
-        days = coingecko.market_chart_days(last, ctx.today, ctx.lookback_days, ctx.keys.coingecko_plan)
-        start = None if last is None else ctx.window_start(last)
+        days = coingecko.market_chart_days(
+            last, ctx.today, ctx.lookback_days(calendar.SNAPSHOT), ctx.keys.coingecko_plan
+        )
+        start = None if last is None else ctx.window_start(last, calendar.SNAPSHOT)
         # The API first: it is the authority on the coin id, so a coin it does not know fails here,
         # clearly and before anything of it is fetched from the export or written.
         try:

@@ -19,8 +19,8 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
 
         def chart() -> SeriesLoad:
             last = warehouse.watermark(ctx.con, TABLE.spec, {"origin": "market_cap_chart"})
-            days = "max" if last is None else (ctx.today - last).days + ctx.lookback_days
-            start = None if last is None else ctx.window_start(last)
+            days = "max" if last is None else (ctx.today - last).days + ctx.lookback_days(calendar.SNAPSHOT)
+            start = None if last is None else ctx.window_start(last, calendar.SNAPSHOT)
             resp = ctx.transport.fetch(coingecko.market_cap_chart_request(days, ctx.keys.coingecko))
             frame = loading.provenance(
                 coingecko.parse_market_cap_chart(resp.body, start), [resp], calendar.SNAPSHOT, None

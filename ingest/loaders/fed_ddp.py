@@ -59,7 +59,7 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
             newest = ctx.up_to_date(last, wanted[0])
             if newest is not None:
                 return loading.up_to_date_load(ctx, TABLE.source, release, last, newest)
-            start = ctx.window_start(last)
+            start = ctx.window_start(last, wanted[0].release_rule)
             # A release's first load asks for the labelled header, whose units and multipliers are
             # checked; a request that continues its loaded history omits the labels (fed_ddp). A
             # column served for the first time (a series new to the catalog, or back in the package)

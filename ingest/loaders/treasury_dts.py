@@ -44,10 +44,11 @@ def load(ctx: LoadContext, only: list[str] | None = None, window: Window = None)
             loaded.message = loading.backfill_note(window)
             return loaded
         last = warehouse.watermark(ctx.con, TABLE.spec, {})
-        newest = ctx.up_to_date(last, catalog.get(treasury_dts.SOURCE, treasury_dts.CATALOG_SERIES))
+        series = catalog.get(treasury_dts.SOURCE, treasury_dts.CATALOG_SERIES)
+        newest = ctx.up_to_date(last, series)
         if newest is not None:
             return loading.up_to_date_load(ctx, TABLE.source, treasury_dts.DATASET, last, newest)
-        start = ctx.window_start(last)
+        start = ctx.window_start(last, series.release_rule)
         frame, responses = _treasury_dts_rows(ctx, start, None)
         loading.log_received(ctx, TABLE.source, treasury_dts.DATASET, frame, loading.fetch_kind(last, start))
         return loading.observation_load(

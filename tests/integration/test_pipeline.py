@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingest import catalog
+from ingest import calendar, catalog
 from orchestration.assets.dbt import mart_keys
 from tests.integration.conftest import replay
 
@@ -112,7 +112,7 @@ def test_no_duplicate_keys_after_two_runs(incremental_dir):
 
 
 def test_incremental_run_requested_a_window_not_full_history(incremental_dir):
-    # The second run asked FRED only for rows after the watermark minus the 35-day look-back, except
+    # The second run asked FRED only for rows after the watermark minus its look-back, except
     # where the loaded history began later than the source's (a one-off history backfill, said so).
     rows = query(
         incremental_dir,
@@ -130,9 +130,15 @@ def test_incremental_run_requested_a_window_not_full_history(incremental_dir):
     payload = {s: n for s, n, _ in rows}
     assert payload["DFF"] <= 110 and payload["TLAACBW027SBOG"] <= 110, payload
     assert 211 <= payload["WTREGEN"] <= 211 + 20, payload
-    # From 2025-11-19 minus 35 days to 2026-01-31 is 108 days: far below the full history (WALCL alone 1195 rows).
+
+    # From 2025-11-19 minus the series' look-back (calendar.LOOKBACK, 7 or 14 days) to 2026-01-31 is
+    # at most 88 days: far below the full history (WALCL alone 1195 rows).
     # GDP is asked whole (its annual revisions reach years back): 91 quarters from 2003.
-    assert len(windowed) == 8 and all(n <= 110 for _, n in windowed), windowed
+    def most(series: str) -> int:
+        back = calendar.LOOKBACK[catalog.get("fred", series).release_rule]
+        return (dt.date(2026, 1, 31) - (dt.date(2025, 11, 19) - back)).days + 1
+
+    assert len(windowed) == 8 and all(n <= (110 if s == "GDP" else most(s)) for s, n in windowed), windowed
     assert {s for s, _, message in rows if message.startswith("whole history")} == {"GDP"}
 
 

@@ -206,9 +206,11 @@ def test_incremental_run_asked_fiscaldata_for_a_window(incremental_dir):
     closing = "account_type%3Aeq%3ATreasury+General+Account+%28TGA%29+Closing+Balance"
     assert "filter=record_date%3Agte%3A2003-01-01" in first_url and closing in first_url
     assert first_rows == len(dts_closes("2025-11-19"))  # one TGA row per statement, in all three eras
-    # watermark 2025-11-18 minus the 35-day look-back; rows to 2026-01-29
-    assert f"filter=record_date%3Agte%3A2025-10-14%2C{closing}" in second_url
-    assert second_rows == sum(1 for d in dts_closes("2026-01-31") if d >= "2025-10-14")
+    # watermark 2025-11-18 minus the DTS look-back (calendar.LOOKBACK); rows to 2026-01-29
+    since = (dt.date(2025, 11, 18) - calendar.LOOKBACK["dts"]).isoformat()
+    assert since == "2025-11-11"
+    assert f"filter=record_date%3Agte%3A{since}%2C{closing}" in second_url
+    assert second_rows == sum(1 for d in dts_closes("2026-01-31") if d >= since)
     raw = query(
         incremental_dir / "warehouse.duckdb",
         "SELECT account_type, count(*) FROM raw.treasury_dts_cash_balance GROUP BY ALL ORDER BY ALL",

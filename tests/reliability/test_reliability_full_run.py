@@ -417,12 +417,12 @@ def _without_rows(body: bytes) -> bytes:
 def test_a_dts_page_missing_from_the_middle_stops_the_run(
     srv, live_run, tmp_path, capfd, monkeypatch, scenario
 ):
-    """With 10-row pages the incremental window (look-back 35 days, one TGA row a business day) takes
+    """With 2-row pages the incremental window (a week's look-back, one TGA row a business day) takes
     at least 3 pages; page 2 comes back empty: the run exits 1 naming the page, nothing of the answer
     is loaded, serving is unchanged."""
     from ingest import treasury_dts
 
-    monkeypatch.setattr(treasury_dts, "PAGE_SIZE", 10)
+    monkeypatch.setattr(treasury_dts, "PAGE_SIZE", 2)
     before_raw = raw_state(live_run.data_dir)
     before_serving = sha256_file(live_run.data_dir / "serving.duckdb")
     srv.fault("dts", None, Step(), transformed(_without_rows))  # page 1 as served, page 2 emptied
@@ -430,7 +430,7 @@ def test_a_dts_page_missing_from_the_middle_stops_the_run(
     out = "".join(capfd.readouterr())
     assert run.code == 1
     reported = re.search(
-        r"treasury_dts operating_cash_balance page 2: page 2 of (\d+) has 0 rows, expected 10", out
+        r"treasury_dts operating_cash_balance page 2: page 2 of (\d+) has 0 rows, expected 2", out
     )
     assert reported and int(reported.group(1)) >= 3, out[-3000:]
     assert [h.args["page[number]"] for h in srv.hits_for("dts")][:2] == ["1", "2"]

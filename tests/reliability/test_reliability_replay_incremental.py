@@ -19,7 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 import duckdb
 import pytest
 
-from ingest import load, settings, treasury_dts
+from ingest import calendar, catalog, load, settings, treasury_dts
 from ingest.loading import HISTORY_BACKFILL as HISTORY
 
 FIRST, SECOND = "2025-11-19", "2026-01-31"
@@ -51,6 +51,20 @@ SERIES_COLUMN = {
     # one watermark for the whole DTS table; per account type every mark is at or after it
     "raw.treasury_dts_cash_balance": "account_type",
 }
+
+
+def lookback(name: str, series: str) -> dt.timedelta | None:
+    """The look-back of one series of raw table `name` (calendar.LOOKBACK, by its release rule);
+    None: a series re-read whole on every run (GDP, calendar.REVISES_HISTORY)."""
+    if name.startswith("raw.coingecko"):
+        rule = calendar.SNAPSHOT
+    elif name == "raw.treasury_dts_cash_balance":
+        rule = catalog.get(treasury_dts.SOURCE, treasury_dts.CATALOG_SERIES).release_rule
+    else:
+        rule = catalog.get(
+            {"raw.fred_observations": "fred", "raw.fed_ddp_observations": "fed_ddp"}[name], series
+        ).release_rule
+    return calendar.LOOKBACK.get(rule)
 
 
 def run(
@@ -148,7 +162,7 @@ def test_incremental_adds_exactly_the_new_observations(loads, scenario):
             mark = marks.get(key[col])
             if mark is None or day(key, name) > mark:
                 assert inc.get(key) == value, f"{name}: new observation {key} not loaded"
-            elif day(key, name) >= mark - dt.timedelta(days=settings.LOOKBACK_DAYS):
+            elif (back := lookback(name, key[col])) is None or day(key, name) >= mark - back:
                 assert inc[key] == value, f"{name}: {key} not refreshed inside the look-back window"
         for key, value in inc.items():
             assert value in (old.get(key), new.get(key)), f"{name}: {key} holds a value from no snapshot"
@@ -259,7 +273,7 @@ def test_ddp_labels_are_asked_once_per_release(loads):
 
 
 def test_a_gdp_revision_years_back_reaches_the_warehouse(replay_root: Path, tmp_path: Path):
-    """BEA's annual update revises quarters years old, far outside the 35-day look-back: GDP is
+    """BEA's annual update revises quarters years old, far outside any look-back: GDP is
     asked for its whole history on every run (calendar.REVISES_HISTORY), so a revised 2022Q1 in
     the next snapshot replaces the stored one (the old value kept as previous_value)."""
     revised = tmp_path / "replay" / SECOND

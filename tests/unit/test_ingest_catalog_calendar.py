@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ingest import calendar, catalog
+from ingest import calendar, catalog, loading
 from ingest.errors import check_series_id
 
 D = dt.date.fromisoformat
@@ -181,6 +181,22 @@ def test_next_business_day_skips_weekends_and_holidays():
 
 def test_every_catalog_rule_has_a_release_time():
     assert {s.release_rule for s in catalog.load_catalog()} <= set(calendar.RELEASE_TIME_ET)
+
+
+def test_every_windowed_rule_has_a_look_back_and_the_window_starts_there():
+    """Each release rule a series is fetched by window has its own look-back (GDP is re-read whole),
+    and an incremental window starts at the watermark minus it, never before the history start nor
+    after today (a future-dated watermark)."""
+    rules = {s.release_rule for s in catalog.load_catalog()} | {calendar.SNAPSHOT}
+    assert rules - calendar.REVISES_HISTORY == set(calendar.LOOKBACK)
+    assert all(dt.timedelta(days=1) <= back <= dt.timedelta(days=35) for back in calendar.LOOKBACK.values())
+    ctx = loading.LoadContext(None, None, dt.date(2026, 1, 31), "t", None, dt.date(2003, 1, 1))
+    for rule, back in calendar.LOOKBACK.items():
+        assert ctx.window_start(dt.date(2026, 1, 28), rule) == dt.date(2026, 1, 28) - back
+        assert ctx.window_start(dt.date(2030, 1, 1), rule) == dt.date(2026, 1, 31) - back
+        assert ctx.window_start(dt.date(2003, 1, 2), rule) == dt.date(2003, 1, 1)
+        assert ctx.window_start(None, rule) == dt.date(2003, 1, 1)
+    assert calendar.LOOKBACK["h41"] == dt.timedelta(days=14)  # two weekly releases
 
 
 # --- release instants (known_at, naive UTC) ------------------------------------------------------
