@@ -94,3 +94,86 @@ def test_a_scope_sliced_from_the_whole_series_terms_is_the_scope_computed_alone(
         sliced = boot.scan_terms(terms[i0:i1], LEADS, 60, 0.02, 60, 200, 0.9, [16, i0])
         assert sliced == alone, (i0, i1)
         assert alone["best_lead_days"] is not None and alone["corr_ci_low"] is not None, (i0, i1)
+
+
+# --- reuse of the previous build's rows (inputs_sha256) ------------------------------------------
+
+
+class FakeDbt:
+    """What the model asks of dbt: config values, `ref` as DuckDB relations, `this`."""
+
+    def __init__(self, con, reuse=True):
+        self.con = con
+        values = {
+            "periods": '[{"name": "full", "start": null, "end": null}, {"name": "early", "start": null, "end": "2021-06-30"}]',
+            "max_days": 28, "step_days": 7, "min_obs": 60, "tolerance": 0.02,
+            "window_days": 240, "window_step_days": 30, "window_anchor": "2020-01-01",
+            "window_min_obs_share": 0.8, "block_days": 30, "resamples": 50, "ci_level": 0.9,
+            "seed": 16, "reuse": "true" if reuse else "false",
+        }  # fmt: skip
+        self.config = type(
+            "config", (), {"__call__": lambda self, **_: None, "get": staticmethod(values.get)}
+        )()
+        self.this = '"built"'
+
+    def ref(self, name):
+        return self.con.table(name)
+
+
+def inputs(con, days=900, bump_last=0.0):
+    rng = np.random.default_rng(3)
+    dates = np.datetime64("2020-01-01") + np.arange(days)
+    nl = ar1(rng, days, 0.9) * 10 + 5000
+    level = np.exp(np.cumsum(0.02 * rng.standard_normal(days))) * 1e12
+    level[-1] *= 1 + bump_last
+    chg = np.concatenate([np.full(7, np.nan), np.log(level[7:] / level[:-7])])
+    nl_chg = np.concatenate([np.full(7, np.nan), np.log(nl[7:] / nl[:-7])])
+    import pandas as pd
+
+    crypto = pd.concat(
+        pd.DataFrame({"asset": a, "coin_id": None, "date_day": dates, "level": level * k, "chg": chg})
+        for a, k in (("btc", 1.0), ("eth", 0.4), ("total", 2.5))
+    )
+    liquidity = pd.DataFrame({"date_day": dates, "nl": nl, "nl_chg": nl_chg})
+    for name, frame in (
+        ("int_crypto_market_caps_long", crypto),
+        ("int_net_liquidity_at_midnight", liquidity),
+    ):
+        con.register("frame", frame)
+        con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM frame")
+        con.unregister("frame")
+
+
+def build(con, monkeypatch, reuse=True):
+    """One run of the model (scan_terms calls counted); its result becomes the table `built`."""
+    calls = []
+    real = boot.scan_terms
+    monkeypatch.setattr(boot, "scan_terms", lambda *a: calls.append(a) or real(*a))
+    con.register("frame", boot.model(FakeDbt(con, reuse), con))
+    con.execute("CREATE OR REPLACE TABLE built AS SELECT * FROM frame")
+    con.unregister("frame")
+    rows = con.execute("SELECT * EXCLUDE (inputs_sha256) FROM built ORDER BY ALL").fetchall()
+    return rows, len(calls)
+
+
+def test_a_rebuild_reuses_every_unchanged_row_and_equals_a_build_from_nothing(monkeypatch):
+    """Same inputs: no scope is resampled again and the rows are the same. One new value on the last
+    day: only the scopes holding that day are recomputed (here the full period and the newest
+    window), and the table equals a build from nothing (lead_scan_reuse false) of the new inputs."""
+    import duckdb
+
+    con = duckdb.connect()
+    inputs(con)
+    first, n_first = build(con, monkeypatch)
+    assert n_first > 12 and len(first) == n_first  # every scope computed on the first build
+    again, n_again = build(con, monkeypatch)
+    assert (again, n_again) == (first, 0)
+    inputs(con, bump_last=0.05)
+    changed, n_changed = build(con, monkeypatch)
+    assert 0 < n_changed < n_first / 2
+    assert changed != first
+    fresh = duckdb.connect()
+    inputs(fresh, bump_last=0.05)
+    assert build(fresh, monkeypatch, reuse=False) == (changed, n_first)
+    # reuse off on a table that exists: every row recomputed, same answer
+    assert build(con, monkeypatch, reuse=False) == (changed, n_first)

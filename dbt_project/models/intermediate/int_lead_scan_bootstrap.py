@@ -23,13 +23,23 @@ resample's own best lead (the lead interval). Equal-tailed percentile intervals 
 Random numbers: numpy PCG64 seeded with (lead_ci_seed, crc32 of scope/asset/kind/start/end), so a
 build is reproducible and each row's draw does not depend on which other rows exist.
 
+Reuse: each row is a pure function of its scope key, the model's settings and the scope's daily
+(crypto, liquidity-at-lead) inputs, so the row stores a digest of those (inputs_sha256), and a build
+takes the previous build's row unchanged where the digest is the same: a window that ended before
+the newest data (and before the look-back the loads refresh) is not resampled again. The result is
+the one a build from nothing gives (tests/unit/test_lead_bootstrap.py); var lead_scan_reuse false
+recomputes every row.
+
 Computed with block sums: for each lead, the six sums behind a Pearson r (count, x, y, x^2, y^2,
 xy over complete pairs) are prefix-summed over days once; a resample is then a gather of block sums
 (no per-resample pass over the data).
 """
 
+import hashlib
 import json
 import zlib
+
+import duckdb
 
 import numpy as np
 import pandas as pd
@@ -108,7 +118,9 @@ def scan_terms(stats, leads, min_obs, tolerance, block, resamples, level, seed_k
     rng = np.random.Generator(np.random.PCG64(seed_key))
     starts = rng.integers(0, starts_available, size=(resamples, n_blocks))
     # in chunks of resamples, so the gathered block sums stay a few MB
-    sums = np.concatenate([block_sums[chunk].sum(axis=1) for chunk in np.array_split(starts, -(-resamples // 100))])
+    sums = np.concatenate(
+        [block_sums[chunk].sum(axis=1) for chunk in np.array_split(starts, -(-resamples // 100))]
+    )
     r_boot, n_boot = _pearson(sums)
     # the minimum count scales with the resample's length (n_blocks * block >= n_days)
     r_boot = np.where(n_boot >= min_obs, r_boot, np.nan)
@@ -140,16 +152,68 @@ def _scopes(cfg, first_day, last_day):
         end += pd.Timedelta(days=step)
 
 
+def day_digests(y, x):
+    """One 16-byte digest per day of a scope's inputs (y[t], x[t, :]), NaN included bit for bit."""
+    rows = np.ascontiguousarray(np.column_stack([y, x]), dtype=np.float64)
+    return [hashlib.blake2b(row.tobytes(), digest_size=16).digest() for row in rows]
+
+
+def inputs_digest(settings, key, digests):
+    """What a row is computed from: the settings, the scope key and its days' inputs."""
+    h = hashlib.sha256(settings.encode())
+    h.update(key.encode())
+    h.update(b"".join(digests))
+    return h.hexdigest()
+
+
+RESULT_FIELDS = (
+    "n_obs",
+    "best_lead_days",
+    "best_corr",
+    "near_best_min_days",
+    "near_best_max_days",
+    "corr_ci_low",
+    "corr_ci_high",
+    "lead_ci_low_days",
+    "lead_ci_high_days",
+)
+
+
+def previous_rows(session, this):
+    """The previous build's results by inputs digest; empty on a first build (or one from before the
+    digest column existed)."""
+    try:
+        rows = session.sql(f"select * from {this} where inputs_sha256 is not null").df()
+    except duckdb.Error:
+        return {}
+    out = {}
+    for row in rows.to_dict("records"):
+        out[row["inputs_sha256"]] = {f: (None if pd.isna(row[f]) else row[f]) for f in RESULT_FIELDS}
+    return out
+
+
 # The model's columns in order, with the types an empty result must still have (counts and leads
 # are nullable integers; the other numbers floats).
 COLUMNS = {
-    "scope": pa.string(), "period": pa.string(), "asset": pa.string(), "kind": pa.string(),
-    "window_start": pa.date32(), "window_end": pa.date32(),
-    "n_obs": pa.int64(), "best_lead_days": pa.int64(), "best_corr": pa.float64(),
-    "near_best_min_days": pa.int64(), "near_best_max_days": pa.int64(),
-    "corr_ci_low": pa.float64(), "corr_ci_high": pa.float64(),
-    "lead_ci_low_days": pa.int64(), "lead_ci_high_days": pa.int64(),
-    "ci_level": pa.float64(), "ci_block_days": pa.int64(), "ci_resamples": pa.int64(),
+    "scope": pa.string(),
+    "period": pa.string(),
+    "asset": pa.string(),
+    "kind": pa.string(),
+    "window_start": pa.date32(),
+    "window_end": pa.date32(),
+    "n_obs": pa.int64(),
+    "best_lead_days": pa.int64(),
+    "best_corr": pa.float64(),
+    "near_best_min_days": pa.int64(),
+    "near_best_max_days": pa.int64(),
+    "corr_ci_low": pa.float64(),
+    "corr_ci_high": pa.float64(),
+    "lead_ci_low_days": pa.int64(),
+    "lead_ci_high_days": pa.int64(),
+    "ci_level": pa.float64(),
+    "ci_block_days": pa.int64(),
+    "ci_resamples": pa.int64(),
+    "inputs_sha256": pa.string(),
 }
 INTEGER_COLUMNS = [col for col, kind in COLUMNS.items() if kind == pa.int64() and not col.startswith("ci_")]
 
@@ -171,6 +235,7 @@ def model(dbt, session):
         "resamples": dbt.config.get("resamples"),
         "ci_level": dbt.config.get("ci_level"),
         "seed": dbt.config.get("seed"),
+        "reuse": dbt.config.get("reuse"),
     }
     leads = np.arange(0, int(cfg["max_days"]) + 1, int(cfg["step_days"]))
     # Only the wide assets leave DuckDB: the long table also holds every coin of LIQUIDITY_COINS
@@ -183,6 +248,9 @@ def model(dbt, session):
     level, seed = float(cfg["ci_level"]), int(cfg["seed"])
     tolerance = float(cfg["tolerance"])
     window_min = int(np.ceil(int(cfg["window_days"]) * float(cfg["window_min_obs_share"])))
+    # what every row depends on besides its scope and inputs (the "reuse" switch itself excluded)
+    settings = json.dumps({k: str(v) for k, v in cfg.items() if k != "reuse"}, sort_keys=True)
+    reusable = previous_rows(session, dbt.this) if str(cfg["reuse"]).lower() == "true" else {}
     rows = []
     for asset in ASSETS:
         part = crypto[crypto["asset"] == asset].copy()
@@ -197,31 +265,46 @@ def model(dbt, session):
             x_all = np.column_stack(
                 [nl.reindex(days - pd.Timedelta(days=int(lead))).to_numpy(dtype=float) for lead in leads]
             )
-            terms = pair_terms(y_all, x_all)
+            terms = None  # built on the first scope that is not reused
+            digests = day_digests(y_all, x_all)
             for scope, period, start, end in _scopes(cfg, days[0], days[-1]):
                 if start > end:
                     continue
                 i0, i1 = days.get_loc(start), days.get_loc(end) + 1
                 min_obs = int(cfg["min_obs"]) if scope == "period" else max(int(cfg["min_obs"]), window_min)
                 key = f"{scope}|{period}|{asset}|{kind}|{start.date()}|{end.date()}"
-                result = scan_terms(
-                    terms[i0:i1], leads, min_obs, tolerance, block, resamples, level,
-                    [seed, zlib.crc32(key.encode())],
-                )
+                digest = inputs_digest(settings, key, digests[i0:i1])
+                result = reusable.get(digest)
+                if result is None:
+                    if terms is None:
+                        terms = pair_terms(y_all, x_all)
+                    result = scan_terms(
+                        terms[i0:i1],
+                        leads,
+                        min_obs,
+                        tolerance,
+                        block,
+                        resamples,
+                        level,
+                        [seed, zlib.crc32(key.encode())],
+                    )
                 if scope == "window" and result["best_lead_days"] is None:
                     continue
-                rows.append({
-                    "scope": scope,
-                    "period": period,
-                    "asset": asset,
-                    "kind": kind,
-                    "window_start": start.date(),
-                    "window_end": end.date(),
-                    **result,
-                    "ci_level": level,
-                    "ci_block_days": block,
-                    "ci_resamples": resamples,
-                })
+                rows.append(
+                    {
+                        "scope": scope,
+                        "period": period,
+                        "asset": asset,
+                        "kind": kind,
+                        "window_start": start.date(),
+                        "window_end": end.date(),
+                        **result,
+                        "ci_level": level,
+                        "ci_block_days": block,
+                        "ci_resamples": resamples,
+                        "inputs_sha256": digest,
+                    }
+                )
     if not rows:  # no crypto yet (an empty raw layer): the same columns and types, no rows
         return pa.Table.from_pylist([], schema=pa.schema(list(COLUMNS.items())))
     frame = pd.DataFrame(rows)
