@@ -362,13 +362,13 @@ def test_a_failed_check_names_series_date_and_value_on_the_console(
 
 
 def test_a_failed_dbt_test_shows_its_first_failing_rows(good, snapshot, tmp_path, scenario):
-    """SOFR at 12% on 2026-01-15 is inside the catalog band (Python unit_drift passes) but puts the
+    """SOFR at 12% on 2026-01-27 (inside SOFR's 7-day look-back, calendar.LOOKBACK) is inside the catalog band (Python unit_drift passes) but puts the
     SOFR-IORB spread past the dbt range test on liquidity_daily: the console shows that day."""
     published = sha256_file(good.data_dir / "serving.duckdb")
 
     def spike(root: Path) -> None:
         path = root / "fred/fredgraph/SOFR.csv"
-        path.write_text(path.read_text().replace("2026-01-15,3.66\n", "2026-01-15,12.00\n"))
+        path.write_text(path.read_text().replace("2026-01-27,3.66\n", "2026-01-27,12.00\n"))
 
     run, output, _ = rerun(good, tmp_path, edited_snapshot(snapshot, tmp_path, spike))
     summary = output.split("=== run summary ===")[-1]
@@ -377,13 +377,13 @@ def test_a_failed_dbt_test_shows_its_first_failing_rows(good, snapshot, tmp_path
     line = next(
         line
         for line in summary.splitlines()
-        if "failed_column=sofr_iorb_spread_bp date=2026-01-15 sofr_iorb_spread_bp=" in line
+        if "failed_column=sofr_iorb_spread_bp date=2026-01-27 sofr_iorb_spread_bp=" in line
     )
     assert sha256_file(run.data_dir / "serving.duckdb") == published
     scenario(
         "the failed dbt test's first failing rows (key columns and the tested column) on the console",
         line.strip()[:140],
-        name="check failure details: dbt range test (SOFR 12% on 2026-01-15)",
+        name="check failure details: dbt range test (SOFR 12% on 2026-01-27)",
     )
 
 
